@@ -58,7 +58,7 @@ class LinearGaussianModel:
 
     def marginal_cov(self) -> torch.Tensor:
         d = self.W.shape[0]
-        return self.W @ self.W.T + self.noise_std**2 * torch.eye(d, dtype=self.W.dtype)
+        return self.W @ self.W.T + self.noise_std**2 * torch.eye(d, dtype=self.W.dtype, device=self.W.device)
 
     def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) = log N(x | b, W W^T + s^2 I) for one x (d,)."""
@@ -69,7 +69,7 @@ class LinearGaussianModel:
 
     def posterior(self, x: torch.Tensor):
         """Exact p(z | x) = N(m, S) for one x (d,): returns m (k,), S (k, k)."""
-        eye = torch.eye(self.z_dim, dtype=self.W.dtype)
+        eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
         S = torch.linalg.inv(eye + self.W.T @ self.W / self.noise_std**2)
         m = S @ self.W.T @ (x - self.b) / self.noise_std**2
         return m, S
@@ -90,3 +90,16 @@ class LinearGaussianModel:
         """KL( q || p(z|x) ), exact."""
         m, S = self.posterior(x)
         return gaussian_kl_full(q_mean, q_cov, m, S)
+
+    def iwae(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """IWAE estimates log (1/K) sum_j p(x, z_j) / q(z_j) (Burda et al. 2016) for q = N(q_mean, q_cov).
+
+        ``eps`` (..., K, k) is standard normal noise, z_j = q_mean + L eps_j with L L^T = q_cov; returns (...),
+        one K-sample estimate per leading index. Its mean is the IWAE bound; K = 1 estimates the ELBO.
+        """
+        k = self.z_dim
+        L = torch.linalg.cholesky(q_cov)
+        z = q_mean + eps @ L.T  # (..., K, k)
+        log_q = -0.5 * (k * math.log(2 * math.pi) + 2.0 * torch.log(torch.diagonal(L)).sum() + (eps**2).sum(-1))
+        log_w = self.log_joint(x, z) - log_q  # (..., K)
+        return torch.logsumexp(log_w, dim=-1) - math.log(eps.shape[-2])

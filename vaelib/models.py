@@ -144,10 +144,11 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, n_samples: int = 10) -> float:
 
 
 def train_autoencoder(model: nn.Module, x: torch.Tensor, epochs: int = 200, lr: float = 1e-2, batch_size: int = 0,
-                      seed: int = 0, device=None) -> list[float]:
+                      seed: int = 0, device=None, callback=None) -> list[float]:
     """Minimise the mean squared reconstruction error ||x - x~||^2 (summed over features) with Adam.
 
     batch_size 0 means full-batch gradient descent. Returns the loss per epoch.
+    ``callback(epoch, model)``, if given, is called after every epoch (e.g. to record a subspace angle).
     """
     device = device or get_device()
     torch.manual_seed(seed)
@@ -167,4 +168,6 @@ def train_autoencoder(model: nn.Module, x: torch.Tensor, epochs: int = 200, lr: 
             optimiser.step()
             total += loss.item() * len(batch)
         losses.append(total / len(x))
+        if callback is not None:
+            callback(len(losses), model)
     return losses

@@ -81,3 +81,12 @@ def iwae_bound(x: torch.Tensor, encoder, decoder, n_samples: int = 16) -> torch.
     z = reparameterize(mu, log_var, eps)
     log_w = bernoulli_log_likelihood(x, decoder(z)) + log_standard_normal(z) - log_normal(z, mu, log_var)
     return torch.logsumexp(log_w, dim=0) - math.log(n_samples)
+
+
+def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """log( (1/K) sum_k exp(a_k) ) along ``dim`` (K = a.shape[dim]), without underflow or overflow.
+
+    The Monte Carlo average of probabilities exp(a_k) computed in log space, e.g. the naive estimate
+    log p(x) ~ log mean_k p(x | z_k) with z_k ~ p(z). torch.logsumexp subtracts max_k a_k before exponentiating.
+    """
+    return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])

@@ -1,0 +1,56 @@
+"""Time the book build: a full (reader's mode) build from an empty cache, then a cached rebuild with no change.
+
+Runs in a private copy of the book so the repository's own _build is untouched.
+Usage: .venv/bin/python bench/bench_build.py [--fast]    (writes bench/results/build.json)
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build(copy: Path, env: dict) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(["bash", "scripts/build_book.sh", str(copy)], cwd=copy, env=env, capture_output=True,
+                            text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"build failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fast", action="store_true", help="time the fast mode (VAE_BOOK_FAST=1) instead")
+    args = parser.parse_args()
+    env = dict(os.environ, VAE_BOOK_FAST="1" if args.fast else "0",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp)
+        for name in ["_config.yml", "_toc.yml", "book", "vaelib", "scripts"]:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, copy / name)
+        cold = build(copy, env)
+        cached = build(copy, env)
+    result = {"mode": "fast" if args.fast else "full", "cold_build_s": round(cold, 1),
+              "cached_rebuild_s": round(cached, 1), "cores": os.cpu_count(), "machine": platform.machine(),
+              "date": time.strftime("%Y-%m-%d")}
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "build.json").write_text(json.dumps(result, indent=2))
+    print(f"| book build ({result['mode']} mode) | cold {cold:.1f} s | cached rebuild {cached:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Shared fixtures: the repository root and one fast-mode build of the book per test session."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = [
+    "ch1_maximum_likelihood",
+    "ch2_latent_variable_models",
+    "ch3_autoencoders_pca",
+    "ch4_variational_autoencoders",
+    "ch5_elbo",
+    "ch6_reparameterization",
+]
+PAGES = ["intro", *CHAPTERS, "notation", "errata", "bibliography"]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book in fast mode in a private copy (its own execution cache) and return the html folder.
+
+    Set VAE_BOOK_HTML to an existing _build/html to test that build instead (maintainers, after `make book`).
+    """
+    existing = os.environ.get("VAE_BOOK_HTML")
+    if existing:
+        return Path(existing)
+    copy = tmp_path_factory.mktemp("book")
+    for name in ["_config.yml", "_toc.yml", "book", "vaelib", "scripts"]:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    if not (copy / "book/_static/mathjax/tex-chtml.js").exists():
+        pytest.fail("MathJax is not installed in book/_static/mathjax: run `make setup` (scripts/install_mathjax.sh)")
+    env = dict(os.environ, VAE_BOOK_FAST="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    result = subprocess.run(["bash", "scripts/build_book.sh", str(copy)], cwd=copy, env=env,
+                            capture_output=True, text=True, timeout=1800)
+    log = result.stdout + result.stderr
+    (copy / "build.log").write_text(log)
+    if result.returncode != 0:
+        pytest.fail(f"the strict book build failed (exit {result.returncode}); last lines:\n{log[-6000:]}")
+    return copy / "_build" / "html"
