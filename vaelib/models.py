@@ -86,7 +86,7 @@ def score_function_surrogate(x, model: VAE, n_samples: int = 1) -> torch.Tensor:
     log_lik = bernoulli_log_likelihood(x, model.decode(z))  # (n_samples, batch), grads for theta only
     log_q = log_normal(z, mu, log_var)  # (n_samples, batch), grads for phi through mu, log_var
     signal = log_lik.detach()
-    baseline = signal.mean(0, keepdim=True)
+    baseline = signal.mean(-1, keepdim=True)  # over the batch (dim 0 is the samples)
     surrogate = log_lik + (signal - baseline) * log_q
     return (surrogate.mean(0) - gaussian_kl(mu, log_var)).mean()
 

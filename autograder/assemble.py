@@ -1,0 +1,172 @@
+"""Rebuild a submission from the instructor's source.
+
+* Every nbgrader cell comes in the INSTRUCTOR's order. Answer cells (solution / manually graded) take the student's
+  source, matched by ``grade_id`` (first match wins); a missing answer cell gets the released stub back. Locked,
+  task and test cells always come from the instructor's source (with hidden tests); missing ones are added back.
+  Points and grade flags come from the source only.
+* Cells the student added (no nbgrader metadata, unknown or duplicated ``grade_id``) are kept, right after the
+  nbgrader cell they followed in the student's notebook, so helper functions still run before the tests.
+* Nothing here raises on a malformed student notebook: problems become notes for the feedback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .source import MANUAL, SOLUTION, TEST, AssignmentSource, SourceCell
+
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+STUDENT = "student"  # role of a cell the student added
+
+
+class InvalidNotebook(Exception):
+    """The file cannot be read as a notebook; the message is the reason shown to the student."""
+
+
+@dataclass
+class AssembledCell:
+    position: int
+    cell_type: str
+    source: str
+    role: str  # a source role, or "student"
+    grade_id: str | None = None
+    origin: str = "source"  # "source", "student" or "stub"
+
+
+@dataclass
+class Assembled:
+    cells: list[AssembledCell]
+    notes: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)  # grade_id -> the student's source of answer cells
+    unanswered: set[str] = field(default_factory=set)  # answer cells left as released ("no response")
+
+    def code_cells(self) -> list[AssembledCell]:
+        return [c for c in self.cells if c.cell_type == "code"]
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return "".join(str(v) for v in value)
+    return value if isinstance(value, str) else ""
+
+
+def read_notebook(path: Path) -> dict:
+    """Parse a student's file into a v4 notebook dict, or raise InvalidNotebook with a reason."""
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidNotebook("the notebook file is empty (0 bytes)")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise InvalidNotebook(f"the notebook file is too large ({size / 1e6:.0f} MB; the limit is "
+                              f"{MAX_NOTEBOOK_BYTES / 1e6:.0f} MB)")
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidNotebook("the notebook file is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise InvalidNotebook(f"the notebook file is not valid JSON ({error.msg} at line {error.lineno}, "
+                              f"column {error.colno}); was it saved completely?") from None
+    if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
+        raise InvalidNotebook("the file is JSON but not a Jupyter notebook (no cells)")
+    if "worksheets" in data and "cells" not in data:  # nbformat 3
+        try:
+            import nbformat
+
+            data = nbformat.reads(raw.decode("utf-8-sig"), as_version=4)
+        except Exception as error:  # noqa: BLE001 - any conversion problem makes the file invalid
+            raise InvalidNotebook(f"an old-format notebook that could not be converted ({error})") from None
+    if not isinstance(data.get("cells"), list):
+        raise InvalidNotebook("the notebook's 'cells' is not a list")
+    return data
+
+
+def _grade_id(cell: dict) -> str | None:
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id if isinstance(grade_id, str) and grade_id else None
+
+
+def _checksum(source: SourceCell, student_source: str) -> str:
+    """nbgrader's checksum of the student's answer, computed as if the cell carried the source's metadata."""
+    from nbformat import NotebookNode
+    from nbgrader.utils import compute_checksum
+
+    cell = NotebookNode({"cell_type": source.cell_type, "source": student_source, "metadata": NotebookNode(
+        {"nbgrader": NotebookNode({"grade": source.role == MANUAL, "solution": True, "locked": False,
+                                   "grade_id": source.grade_id, "points": source.points})})})
+    return compute_checksum(cell)
+
+
+def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
+    by_id = source.by_id()
+    notes: list[str] = []
+    matched: dict[str, dict] = {}  # grade_id -> the student's cell (first match)
+    segments: dict[str | None, list[dict]] = {None: []}  # cells added by the student, by the anchor they follow
+    anchor: str | None = None
+    duplicates, unknown, malformed = set(), set(), 0
+    for cell in notebook["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            malformed += 1
+            continue
+        grade_id = _grade_id(cell)
+        if grade_id in by_id and grade_id not in matched:
+            matched[grade_id] = cell
+            anchor = grade_id
+            segments.setdefault(anchor, [])
+            continue
+        if grade_id in by_id:
+            duplicates.add(grade_id)
+        elif grade_id is not None:
+            unknown.add(grade_id)
+        segments.setdefault(anchor, []).append(cell)
+    if malformed:
+        notes.append(f"{malformed} malformed cell(s) in your notebook were skipped.")
+    if duplicates:
+        notes.append("Cell id(s) used more than once in your notebook: " + ", ".join(sorted(duplicates)) +
+                     ". The first copy was graded; later copies ran as your own cells.")
+    if unknown:
+        notes.append("Cell id(s) the assignment does not know: " + ", ".join(sorted(unknown)) +
+                     ". They ran as your own cells.")
+
+    cells: list[AssembledCell] = []
+    answers, unanswered, missing = {}, set(), []
+
+    def add(cell_type, text, role, grade_id=None, origin="source"):
+        cells.append(AssembledCell(len(cells), cell_type, text, role, grade_id, origin))
+
+    def add_segment(key):
+        for extra in segments.get(key, []):
+            add(extra["cell_type"], _text(extra.get("source")), STUDENT, None, "student")
+
+    add_segment(None)
+    for source_cell in source.cells:
+        student_cell = matched.get(source_cell.grade_id)
+        if source_cell.role in (SOLUTION, MANUAL):
+            if student_cell is None:
+                missing.append(source_cell.grade_id)
+                text, origin = source_cell.stub, "stub"
+            else:
+                text, origin = _text(student_cell.get("source")), "student"
+                answers[source_cell.grade_id] = text
+            if text == source_cell.stub or (source_cell.checksum and _checksum(source_cell, text) ==
+                                            source_cell.checksum):
+                unanswered.add(source_cell.grade_id)
+            add(source_cell.cell_type, text, source_cell.role, source_cell.grade_id, origin)
+        else:
+            if student_cell is None and source_cell.role == TEST:
+                missing.append(source_cell.grade_id)
+            add(source_cell.cell_type, source_cell.source, source_cell.role, source_cell.grade_id, "source")
+        add_segment(source_cell.grade_id)
+    if missing:
+        notes.append("Cell(s) missing from your notebook were restored from the assignment: " +
+                     ", ".join(missing) + ".")
+    return Assembled(cells, notes, answers, unanswered)
+
+
+def code_cells_for_run(assembled: Assembled) -> list[dict]:
+    """Plain data handed to the process that runs the notebook."""
+    return [{"position": c.position, "source": c.source, "grade_id": c.grade_id if c.role == TEST else None}
+            for c in assembled.code_cells()]

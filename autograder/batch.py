@@ -1,0 +1,76 @@
+"""``python -m autograder grade``: grade a whole class in parallel and write every output."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .course import Assignment, UsageError
+from .executor import WorkerPool
+from .feedback import write_feedback
+from .gradebook import write_results
+from .grading import GradeResult, GradingKit, grade_submission
+from .nbgrader_cli import generate_assignment
+from .report import write_csv, write_histogram, write_summary
+from .source import load_source
+from .submissions import discover
+
+
+def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, workers: int | None = None,
+                cell_timeout_s: float | None = None, notebook_timeout_s: float | None = None,
+                progress: bool = True) -> list[GradeResult]:
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    config = assignment.config
+    output.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="autograder-grade-") as tmp:
+        tmp_path = Path(tmp)
+        submissions = discover(Path(submissions_path), assignment.notebook_name, tmp_path / "submissions")
+        pool = WorkerPool(min(workers, len(submissions)), threads_per_worker=max(1, (os.cpu_count() or 1) // workers),
+                          log_path=output / "worker.log")
+        try:
+            # nbgrader itself records the assignment and its cells in the gradebook (and gives us the release)
+            released = generate_assignment(assignment, tmp_path / "release", db_path=output / "gradebook.db")
+            source = load_source(assignment.id, assignment.source_notebook, released)
+            kit = GradingKit(assignment.id, config.title or assignment.id, source, released.parent,
+                             cell_timeout_s or config.cell_timeout_s, notebook_timeout_s or config.notebook_timeout_s,
+                             threads=max(1, (os.cpu_count() or 1) // workers), scratch_root=tmp_path)
+            results = _run_all(submissions, kit, pool, workers, progress)
+        finally:
+            pool.close()
+    results.sort(key=lambda r: r.student_id)
+    write_results(output / "gradebook.db", assignment.id, results)
+    for result in results:
+        write_feedback(output / "feedback", result, kit.title)
+    write_csv(output / "grades.csv", results)
+    write_histogram(output / "histogram.png", results, source.max_score, f"{assignment.id}: autograded scores")
+    write_summary(output / "summary.md", results, assignment.id, source.max_score, time.perf_counter() - start,
+                  workers)
+    return results
+
+
+def _run_all(submissions, kit: GradingKit, pool: WorkerPool, workers: int, progress: bool) -> list[GradeResult]:
+    from tqdm import tqdm
+
+    results = []
+    bar = tqdm(total=len(submissions), unit="nb", desc=f"grading {kit.assignment_id}", file=sys.stderr,
+               disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers) as threads:
+        futures = {threads.submit(grade_submission, s, kit, pool.run): s for s in submissions}
+        for future in as_completed(futures):
+            submission = futures[future]
+            try:
+                results.append(future.result())
+            except Exception as error:  # noqa: BLE001 - one submission never stops the batch
+                results.append(GradeResult(submission.student_id, kit.assignment_id, 0.0, kit.source.max_score,
+                                           "error", f"internal grading error: {type(error).__name__}: {error}",
+                                           late=submission.late))
+            bar.update(1)
+    bar.close()
+    return results

@@ -1,0 +1,110 @@
+"""Runs jobs on a pool of pre-warmed worker processes (``python -m autograder.worker``).
+
+``WorkerPool.run(job)`` is safe to call from several threads at once; each call borrows one idle worker. A worker
+that dies or stops answering is replaced, and the job comes back with status "error" (the batch goes on).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ANSWER_GRACE_S = 60.0  # beyond the notebook budget, before the worker itself is considered stuck
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
+
+
+class Worker:
+    def __init__(self, env: dict, log):
+        self.process = subprocess.Popen([sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("a grading worker failed to start (see worker.log)")
+            self.ready = True
+
+    def run(self, job: dict) -> dict:
+        self.wait_ready()
+        watchdog = threading.Timer(float(job["notebook_timeout_s"]) + ANSWER_GRACE_S, self.kill)
+        watchdog.start()
+        try:
+            self.process.stdin.write(json.dumps(job).encode() + b"\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+        finally:
+            watchdog.cancel()
+        if not line:
+            raise RuntimeError("the grading worker stopped")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.write(b'{"quit": true}\n')
+            self.process.stdin.close()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            self.kill()
+
+
+class WorkerPool:
+    def __init__(self, size: int, threads_per_worker: int = 1, log_path: Path | None = None):
+        self.size = max(1, size)
+        self._ipython_dir = tempfile.TemporaryDirectory(prefix="autograder-ipython-")
+        self.env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads_per_worker),
+                        MKL_NUM_THREADS=str(threads_per_worker), IPYTHONDIR=self._ipython_dir.name,
+                        PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._all: list[Worker] = []
+        self._lock = threading.Lock()
+        for _ in range(self.size):  # start them all now: they import torch in parallel
+            self._idle.put(self._spawn())
+
+    def _spawn(self) -> Worker:
+        worker = Worker(self.env, self._log)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def run(self, job: dict) -> dict:
+        worker = self._idle.get()
+        try:
+            result = worker.run(job)
+        except (RuntimeError, OSError, ValueError) as error:
+            worker.kill()
+            worker = self._spawn()
+            return {"job": job.get("job"), "status": "error", "ended": f"grading worker failure: {error}",
+                    "cells": [], "seconds": 0.0}
+        finally:
+            self._idle.put(worker)
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.close()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+        self._ipython_dir.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,90 @@
+"""Turn what the student's process reported (plain records) into points, on the trusted side.
+
+A test cell earns its points iff every ``check(...)`` call parsed from the INSTRUCTOR's source of that cell has a
+record made while that cell ran, and :func:`autograder.checks.judge` passes it with the seed the grader chose, and
+the cell did not time out. Nothing the student's process printed decides anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import checks
+from .source import ExpectedCheck, SourceCell
+
+NOT_RUN = {
+    "timeout": "the notebook used up its time budget of {budget:g} s before this cell ran",
+    "too_large": "the notebook produced more data than the grader accepts before this cell ran",
+    "crashed": "the notebook's process ended ({ended}) before this cell ran",
+    "error": "the notebook could not be run ({ended})",
+}
+
+
+@dataclass
+class CellResult:
+    grade_id: str
+    max_points: float
+    points: float
+    passed: bool
+    bonus: bool
+    messages: list[str] = field(default_factory=list)
+
+
+def seed_for(master_seed: int, name: str, kind: str) -> int:
+    return checks.VISIBLE_SEED if kind == "visible" else checks.derive_seed(master_seed, name, kind)
+
+
+def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str) -> checks.Verdict:
+    name, kind = expected.name, expected.kind
+    if record is None:
+        return checks.Verdict(False, f"{name} ({kind} tests): no result was recorded, because {cause}.")
+    if name not in checks.REGISTRY:
+        return checks.Verdict(False, f"{name}: the grader has no such check (please tell your instructor).")
+    try:
+        outcomes = [checks.Outcome.from_json(o) for o in record.get("outcomes", [])]
+    except Exception:  # noqa: BLE001 - malformed data from the student's process
+        return checks.Verdict(False, f"{name} ({kind} tests): the recorded results could not be read.")
+    try:
+        return checks.judge(name, seed_for(master_seed, name, kind), kind, outcomes)
+    except Exception as error:  # noqa: BLE001 - a value the assess function did not expect
+        return checks.Verdict(False, f"{name} ({kind} tests): the returned value could not be assessed "
+                                     f"({type(error).__name__}). {checks.REGISTRY[name].what}. "
+                                     f"Read: {checks.REGISTRY[name].section}")
+
+
+def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,
+                    budget_s: float) -> CellResult:
+    result = CellResult(cell.grade_id, cell.points, 0.0, False, cell.bonus)
+    if message is None:
+        template = NOT_RUN.get(run_status, "this cell did not run")
+        result.messages.append("Not run: " + template.format(budget=budget_s, ended=ended or "unknown"))
+        return result
+    status, error = message.get("status"), message.get("error")
+    if status == "timeout":
+        result.messages.append(f"Failed: {error or 'the cell ran longer than its time limit'}.")
+        return result
+    if not cell.expected:  # a plain test cell without check(): it passes when it runs without an error
+        result.passed = status == "ok"
+        result.messages.append("Passed: the cell ran without an error." if result.passed else
+                               f"Failed: the cell raised {error}")
+    else:
+        records = [r for r in message.get("records") or [] if isinstance(r, dict) and r.get("cell") == cell.grade_id]
+        if message.get("dropped"):
+            cause = message["dropped"]
+        elif error:
+            cause = f"the cell raised {error}"
+        else:
+            cause = "the test did not reach this check"
+        verdicts = []
+        used: set[int] = set()
+        for expected in cell.expected:
+            index = next((i for i, r in enumerate(records) if i not in used and r.get("name") == expected.name
+                          and r.get("kind") == expected.kind), None)
+            if index is not None:
+                used.add(index)
+            verdicts.append(_judge_record(expected, records[index] if index is not None else None, master_seed,
+                                          cause))
+        result.passed = all(v.passed for v in verdicts)
+        result.messages.extend(("Passed: " if v.passed else "Failed: ") + v.message for v in verdicts)
+    result.points = cell.points if result.passed else 0.0
+    return result

@@ -1,0 +1,141 @@
+"""The instructor's side of an assignment, read once per batch: which cells exist (by nbgrader ``grade_id``), their
+roles and points, the released stub of every answer cell, and the checks each test cell runs (parsed with ``ast``
+from the INSTRUCTOR's source, never from a student's copy)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+# roles of the cells that carry nbgrader metadata
+SOLUTION = "solution"  # autograded answer cell: the student's code is kept
+MANUAL = "manual"  # manually graded answer (solution + grade): the student's text is kept, graded by a person
+TASK = "task"  # manually graded task description: instructor's cell, graded by a person
+TEST = "test"  # autograded test cell: instructor's cell, points come from its checks
+LOCKED = "locked"  # any other instructor cell (read-only text, imports, helpers)
+
+
+@dataclass(frozen=True)
+class ExpectedCheck:
+    name: str
+    kind: str  # "visible" or "hidden"
+
+
+@dataclass
+class SourceCell:
+    index: int
+    grade_id: str
+    cell_type: str
+    role: str
+    source: str  # the instructor's source (with solutions and hidden tests)
+    stub: str  # what the release shows (solutions and hidden tests removed)
+    checksum: str | None  # nbgrader's checksum of the released cell ("no response" when a student's cell matches)
+    points: float = 0.0
+    bonus: bool = False
+    expected: list[ExpectedCheck] = field(default_factory=list)
+
+    @property
+    def graded(self) -> bool:
+        return self.role in (TEST, MANUAL, TASK)
+
+
+@dataclass
+class AssignmentSource:
+    assignment_id: str
+    cells: list[SourceCell]  # the nbgrader cells, in the instructor's order
+    kernel_metadata: dict
+
+    def by_id(self) -> dict[str, SourceCell]:
+        return {cell.grade_id: cell for cell in self.cells}
+
+    @property
+    def test_cells(self) -> list[SourceCell]:
+        return [c for c in self.cells if c.role == TEST]
+
+    @property
+    def max_score(self) -> float:
+        """Autograded points, bonus excluded."""
+        return sum(c.points for c in self.test_cells if not c.bonus)
+
+    @property
+    def bonus_max(self) -> float:
+        return sum(c.points for c in self.test_cells if c.bonus)
+
+    @property
+    def manual_max(self) -> float:
+        return sum(c.points for c in self.cells if c.role in (MANUAL, TASK))
+
+
+def role_of(nbgrader: dict, cell_type: str) -> str:
+    solution, grade, task = bool(nbgrader.get("solution")), bool(nbgrader.get("grade")), bool(nbgrader.get("task"))
+    if task:
+        return TASK
+    if solution and grade:
+        return MANUAL
+    if solution:
+        return SOLUTION
+    if grade and cell_type == "code":
+        return TEST
+    if grade:  # a graded markdown cell that is not an answer: graded by a person
+        return TASK
+    return LOCKED
+
+
+def parse_expected_checks(source: str) -> list[ExpectedCheck]:
+    """The ``check(name, func, kind=...)`` calls of a test cell, in order (names and kinds must be literals)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if called != "check" or not node.args or not isinstance(node.args[0], ast.Constant):
+            continue
+        kind = "visible"
+        if len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
+            kind = node.args[2].value
+        for keyword in node.keywords:
+            if keyword.arg == "kind" and isinstance(keyword.value, ast.Constant):
+                kind = keyword.value.value
+        found.append((node.lineno, node.col_offset, ExpectedCheck(str(node.args[0].value), str(kind))))
+    return [expected for *_, expected in sorted(found, key=lambda item: item[:2])]
+
+
+def load_source(assignment_id: str, source_path: Path, release_path: Path) -> AssignmentSource:
+    """Read the instructor's notebook and its nbgrader release (for the stubs and checksums)."""
+    source_nb = nbformat.read(str(source_path), as_version=4)
+    release_nb = nbformat.read(str(release_path), as_version=4)
+    released = {}
+    for cell in release_nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None:
+            released.setdefault(grade_id, cell)
+    cells, seen = [], set()
+    for index, cell in enumerate(source_nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if not meta or not meta.get("grade_id"):
+            continue
+        grade_id = meta["grade_id"]
+        if grade_id in seen:
+            raise ValueError(f"{source_path}: grade_id {grade_id!r} is used twice")
+        seen.add(grade_id)
+        role = role_of(meta, cell.cell_type)
+        release_cell = released.get(grade_id)
+        points = float(meta.get("points", 0) or 0) if (meta.get("grade") or meta.get("task")) else 0.0
+        bonus = bool(cell.metadata.get("autograder", {}).get("bonus", False))
+        cells.append(SourceCell(
+            index=index, grade_id=grade_id, cell_type=cell.cell_type, role=role, source=cell.source,
+            stub=release_cell.source if release_cell is not None else "",
+            checksum=release_cell.metadata.get("nbgrader", {}).get("checksum") if release_cell is not None else None,
+            points=points, bonus=bonus,
+            expected=parse_expected_checks(cell.source) if role == TEST else []))
+    return AssignmentSource(assignment_id, cells, dict(source_nb.metadata.get("kernelspec", {})))

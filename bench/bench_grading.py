@@ -1,0 +1,137 @@
+"""Benchmark: grade 40 submissions with stock `nbgrader autograde` (serial, the real CLI, a course directory) and
+with `python -m autograder grade --workers 2`, on the same machine, one run each.
+
+    python bench/bench_grading.py [--assignment ps3_elbo] [--count 40] [--workers 2]
+
+Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes.
+The submissions are the solution, the released exercise and, when tests/submissions/make_submissions.py exists,
+the mutants and alternative implementations it writes (cycled to reach --count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_COURSE = ROOT / "tests" / "fixtures" / "course"
+RESULTS = ROOT / "bench" / "results"
+
+
+def env() -> dict:
+    bin_dir = str(Path(sys.executable).parent)
+    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def variants(course: Path, assignment: str, scratch: Path) -> list[tuple[str, str]]:
+    """(name, notebook text) pairs: solution, exercise, then mutants if the assignments' generator exists."""
+    found = [("solution", (course / "solutions" / assignment / f"{assignment}.ipynb").read_text()),
+             ("exercise", (course / "exercises" / assignment / f"{assignment}.ipynb").read_text())]
+    maker = ROOT / "tests" / "submissions" / "make_submissions.py"
+    if maker.is_file() and course == ROOT:
+        spec = importlib.util.spec_from_file_location("make_submissions", maker)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        target = scratch / "generated"
+        try:
+            module.make_submissions(assignment, target)
+            for notebook in sorted(target.rglob("*.ipynb")):
+                found.append((notebook.parent.name if notebook.stem == assignment else notebook.stem,
+                              notebook.read_text()))
+        except Exception as error:  # noqa: BLE001 - the benchmark still runs on solution + exercise
+            print(f"make_submissions failed ({error}); using solution/exercise copies", file=sys.stderr)
+    return found
+
+
+def build(count: int, course: Path, assignment: str, scratch: Path) -> dict[str, str]:
+    pool = variants(course, assignment, scratch)
+    return {f"s{i:03d}_{pool[i % len(pool)][0]}"[:60]: pool[i % len(pool)][1] for i in range(count)}
+
+
+def run_stock(submissions: dict[str, str], course: Path, assignment: str, scratch: Path) -> tuple[float, dict]:
+    course_dir = scratch / "stock-course"
+    shutil.copytree(course / "solutions" / assignment, course_dir / "source" / assignment)
+    for student, text in submissions.items():
+        folder = course_dir / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        (folder / f"{assignment}.ipynb").write_text(text)
+    base = [sys.executable, "-m", "nbgrader"]
+    options = [f"--CourseDirectory.root={course_dir}", "--log-level=ERROR"]
+    subprocess.run([*base, "generate_assignment", assignment, *options], cwd=course_dir, env=env(), check=True,
+                   capture_output=True)
+    start = time.perf_counter()
+    done = subprocess.run([*base, "autograde", assignment, *options], cwd=course_dir, env=env(),
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    scores = {}
+    with sqlite3.connect(course_dir / "gradebook.db") as db:
+        for student, score in db.execute(
+                "select submitted_notebook.assignment_id, sum(coalesce(grade.auto_score, 0)) from grade "
+                "join submitted_notebook on grade.notebook_id = submitted_notebook.id group by grade.notebook_id"):
+            scores[student] = score
+    return seconds, {"exit": done.returncode, "graded_notebooks": len(scores)}
+
+
+def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch: Path, workers: int):
+    folder = scratch / "ours-submissions"
+    for student, text in submissions.items():
+        (folder / student).mkdir(parents=True)
+        (folder / student / f"{assignment}.ipynb").write_text(text)
+    out = scratch / "ours-output"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment, str(folder),
+                           "--output", str(out), "--workers", str(workers), "--course-root", str(course),
+                           "--no-progress"], env=env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"autograder grade failed:\n{done.stderr[-3000:]}")
+    with open(out / "grades.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    per_nb = sorted(float(r["seconds"]) for r in rows)
+    return seconds, {"exit": done.returncode, "rows": len(rows),
+                     "statuses": {s: sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows}},
+                     "median_submission_s": per_nb[len(per_nb) // 2] if per_nb else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default=None)
+    parser.add_argument("--count", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    assignment = args.assignment
+    if assignment is None:
+        assignment = "ps3_elbo" if (ROOT / "solutions/ps3_elbo/ps3_elbo.ipynb").is_file() else "fx_kl"
+    course = ROOT if (ROOT / "solutions" / assignment).is_dir() else FIXTURE_COURSE
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        scratch = Path(tmp)
+        submissions = build(args.count, course, assignment, scratch)
+        stock_s, stock = run_stock(submissions, course, assignment, scratch)
+        ours_s, ours = run_ours(submissions, course, assignment, scratch, args.workers)
+    ratio = stock_s / ours_s
+    result = {"assignment": assignment, "submissions": len(submissions), "workers": args.workers,
+              "cpu_count": os.cpu_count(), "machine": platform.platform(),
+              "stock_nbgrader_autograde_s": round(stock_s, 2), "autograder_grade_s": round(ours_s, 2),
+              "speedup": round(ratio, 2), "stock_per_submission_s": round(stock_s / len(submissions), 3),
+              "ours_per_submission_s": round(ours_s / len(submissions), 3), "stock": stock, "ours": ours}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "grading.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"| grading {len(submissions)} × {assignment} | stock `nbgrader autograde` serial {stock_s:.1f} s "
+          f"({stock_s / len(submissions):.2f} s/nb) | `autograder grade --workers {args.workers}` {ours_s:.1f} s "
+          f"({ours_s / len(submissions):.2f} s/nb) | {ratio:.1f}× faster |")
+
+
+if __name__ == "__main__":
+    main()

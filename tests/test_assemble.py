@@ -1,0 +1,146 @@
+"""Assembly of a submission from the instructor's source, and reading broken files (no subprocesses)."""
+
+import copy
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.assemble import InvalidNotebook, assemble, read_notebook
+from autograder.course import UsageError
+from autograder.source import TEST, load_source, parse_expected_checks
+from autograder.submissions import CANVAS, discover, safe_extract
+
+COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+SOURCE_NB = COURSE / "solutions/fx_kl/fx_kl.ipynb"
+RELEASE_NB = COURSE / "exercises/fx_kl/fx_kl.ipynb"
+
+
+@pytest.fixture(scope="module")
+def source():
+    return load_source("fx_kl", SOURCE_NB, RELEASE_NB)
+
+
+def student(path=SOURCE_NB) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def by_id(assembled):
+    return {c.grade_id: c for c in assembled.cells if c.grade_id}
+
+
+def test_source_roles_points_and_expected_checks(source):
+    roles = {c.grade_id: c.role for c in source.cells}
+    assert roles["gaussian_kl_answer"] == "solution" and roles["derivation"] == "manual"
+    assert roles["test_gaussian_kl"] == TEST and roles["imports"] == "locked"
+    assert source.max_score == 4 and source.bonus_max == 1 and source.manual_max == 2
+    test = source.by_id()["test_gaussian_kl"]
+    assert [(e.name, e.kind) for e in test.expected] == [("gaussian_kl", "visible"), ("gaussian_kl", "hidden")]
+
+
+def test_parse_expected_checks_forms():
+    code = 'from autograder import checks\nchecks.check("a", f)\ncheck("b", g, "hidden")\ncheck("c", h, kind="hidden")'
+    assert [(e.name, e.kind) for e in parse_expected_checks(code)] == [
+        ("a", "visible"), ("b", "hidden"), ("c", "hidden")]
+    assert parse_expected_checks("%matplotlib agg\ncheck('a', f)") == parse_expected_checks("check('a', f)")
+
+
+def test_tests_and_points_come_from_the_source(source):
+    nb = student()
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade_id") == "test_gaussian_kl":
+            cell["source"] = "pass  # tests removed"
+            meta["points"] = 100
+    assembled = assemble(nb, source)
+    test = by_id(assembled)["test_gaussian_kl"]
+    assert "kind=\"hidden\"" in test.source and test.origin == "source"
+
+
+def test_missing_and_duplicated_and_stripped_cells(source):
+    nb = student()
+    answer = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "gaussian_kl_answer")
+    duplicate = copy.deepcopy(answer)
+    duplicate["source"] = "def gaussian_kl(mu, log_var):\n    return mu.sum(-1) * 0"
+    nb["cells"] = [c for c in nb["cells"]
+                   if c["metadata"].get("nbgrader", {}).get("grade_id") not in ("test_gaussian_kl", "imports")]
+    nb["cells"].insert(nb["cells"].index(answer) + 1, duplicate)
+    stripped = copy.deepcopy(nb["cells"][-1])
+    stripped["metadata"] = {}
+    nb["cells"].append(stripped)
+    nb["cells"].append({"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "mystery"}}, "source": "x = 1",
+                        "outputs": [], "execution_count": None})
+    nb["cells"].append("not a cell")
+    assembled = assemble(nb, source)
+    cells = by_id(assembled)
+    assert cells["gaussian_kl_answer"].source == "".join(answer["source"])  # first match wins
+    assert "imports" in cells and "test_gaussian_kl" in cells  # restored from the source
+    notes = " ".join(assembled.notes)
+    assert "more than once" in notes and "mystery" in notes and "restored" in notes and "malformed" in notes
+    order = [c.grade_id for c in assembled.cells if c.grade_id]
+    assert order == [c.grade_id for c in source.cells]  # the instructor's order
+    # the duplicate runs as the student's own cell right after the answer it followed
+    position = cells["gaussian_kl_answer"].position
+    assert assembled.cells[position + 1].role == "student"
+
+
+def test_student_helper_cells_are_kept_before_the_tests(source):
+    nb = student(RELEASE_NB)
+    index = next(i for i, c in enumerate(nb["cells"])
+                 if c["metadata"].get("nbgrader", {}).get("grade_id") == "gaussian_kl_answer")
+    nb["cells"].insert(index + 1, {"cell_type": "code", "metadata": {}, "source": "def helper():\n    return 1",
+                                   "outputs": [], "execution_count": None})
+    assembled = assemble(nb, source)
+    helper = next(c for c in assembled.cells if c.role == "student")
+    test = by_id(assembled)["test_gaussian_kl"]
+    assert helper.position < test.position
+    assert "gaussian_kl_answer" in assembled.unanswered and "derivation" in assembled.unanswered
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty"), (b'{"cells": [', "not valid JSON"), (b"[1, 2]", "not a Jupyter notebook"),
+    (b'{"a": 1}', "not a Jupyter notebook"), (b"\xff\xfe\x00", "UTF-8")])
+def test_unreadable_notebooks(tmp_path, content, reason):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(InvalidNotebook, match=reason):
+        read_notebook(path)
+
+
+def test_safe_extract_skips_traversal_and_links(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../escape.txt", "x")
+        zf.writestr("/abs.txt", "x")
+        zf.writestr("alice/fx_kl.ipynb", "{}")
+        link = zipfile.ZipInfo("alice/link")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc/passwd")
+    target = tmp_path / "out"
+    target.mkdir()
+    warnings = safe_extract(archive, target)
+    assert len(warnings) == 3
+    assert (target / "alice/fx_kl.ipynb").is_file() and not (target / "alice/link").exists()
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "x.zip"
+    path.write_text("hello")
+    with pytest.raises(UsageError):
+        discover(path, "fx_kl.ipynb", tmp_path / "work")
+
+
+def test_canvas_names_and_newest_resubmission_wins(tmp_path):
+    assert CANVAS.match("doejane_LATE_1234_98765_fx_kl.ipynb")["late"]
+    assert CANVAS.match("doejane_1234_98765_fx_kl-1.ipynb")["sid"] == "1234"
+    folder = tmp_path / "canvas"
+    folder.mkdir()
+    (folder / "doejane_1234_100_fx_kl.ipynb").write_text("old")
+    (folder / "doejane_LATE_1234_200_fx_kl-1.ipynb").write_text("new")
+    (folder / "roejohn_5678_150_fx_kl.ipynb").write_text("other")
+    subs = {s.student_id: s for s in discover(folder, "fx_kl.ipynb", tmp_path / "work")}
+    assert set(subs) == {"1234", "5678"}
+    assert subs["1234"].notebook.read_text() == "new" and subs["1234"].late
+    assert not subs["5678"].late
