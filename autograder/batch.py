@@ -35,6 +35,7 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         pool = WorkerPool(min(workers, len(submissions)), threads_per_worker=max(1, (os.cpu_count() or 1) // workers),
                           log_path=output / "worker.log")
         try:
+            _warm_up_judging()
             # nbgrader itself records the assignment and its cells in the gradebook (and gives us the release)
             released = generate_assignment(assignment, tmp_path / "release", db_path=output / "gradebook.db")
             source = load_source(assignment.id, assignment.source_notebook, released)
@@ -53,6 +54,17 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     write_summary(output / "summary.md", results, assignment.id, source.max_score, time.perf_counter() - start,
                   workers)
     return results
+
+
+def _warm_up_judging() -> None:
+    """Import what the judges use once, up front, instead of inside the first submission's judging."""
+    import importlib
+
+    for module in ("numpy", "scipy.stats", "torch", "vaelib"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def _run_all(submissions, kit: GradingKit, pool: WorkerPool, workers: int, progress: bool) -> list[GradeResult]:

@@ -14,7 +14,6 @@ if [ -d "$cache" ] && [ "$(cat "$cache.key" 2>/dev/null)" != "$key" ]; then
 fi
 mkdir -p _build
 echo "$key" > "$cache.key"
-export MPLBACKEND=Agg
 start=$(date +%s)
 jupyter-book build . -W --keep-going
 echo "book built in $(( $(date +%s) - start )) s: open _build/html/index.html"

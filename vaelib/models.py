@@ -77,7 +77,8 @@ def score_function_surrogate(x, model: VAE, n_samples: int = 1) -> torch.Tensor:
     """A surrogate whose gradient is the score-function estimate of grad ELBO (mean over the batch).
 
     The reconstruction term's phi-gradient uses log p(x|z) * grad log q(z|x) with z not differentiated
-    (the score-function/REINFORCE estimator, with the batch-mean of log p(x|z) as a baseline);
+    (the score-function/REINFORCE estimator with a leave-one-out baseline: the mean of log p(x|z) over the
+    *other* points of the batch, which is independent of the point's own sample and so keeps the estimate unbiased);
     its theta-gradient and the analytic KL are differentiated directly.
     """
     mu, log_var = model.encode(x)
@@ -86,7 +87,9 @@ def score_function_surrogate(x, model: VAE, n_samples: int = 1) -> torch.Tensor:
     log_lik = bernoulli_log_likelihood(x, model.decode(z))  # (n_samples, batch), grads for theta only
     log_q = log_normal(z, mu, log_var)  # (n_samples, batch), grads for phi through mu, log_var
     signal = log_lik.detach()
-    baseline = signal.mean(-1, keepdim=True)  # over the batch (dim 0 is the samples)
+    batch = signal.shape[-1]
+    # leave-one-out mean over the batch (dim 0 is the samples): (sum - own) / (B - 1); no baseline for B = 1
+    baseline = (signal.sum(-1, keepdim=True) - signal) / (batch - 1) if batch > 1 else torch.zeros_like(signal)
     surrogate = log_lik + (signal - baseline) * log_q
     return (surrogate.mean(0) - gaussian_kl(mu, log_var)).mean()
 

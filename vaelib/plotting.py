@@ -17,9 +17,11 @@ def _box(ax, xy, label, colour="white", edge="black", width=1.3, height=0.6):
     ax.text(x, y, label, ha="center", va="center", fontsize=12, zorder=3)
 
 
-def _arrow(ax, start, end, colour="black", style="-|>", shrink=22, dashed=False):
+def _arrow(ax, start, end, colour="black", style="-|>", shrink=22, dashed=False, shrink_start=None):
+    """Arrow from start to end; ``shrink`` (points) keeps the head outside the target node."""
+    start_gap = shrink if shrink_start is None else shrink_start
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=15, color=colour, lw=1.5,
-                                 shrinkA=shrink, shrinkB=shrink, linestyle="--" if dashed else "-", zorder=1))
+                                 shrinkA=start_gap, shrinkB=shrink, linestyle="--" if dashed else "-", zorder=1))
 
 
 def draw_graphical_model(ax=None, show_variational: bool = False):
@@ -35,8 +37,8 @@ def draw_graphical_model(ax=None, show_variational: bool = False):
     ax.text(1.75, 0.25, "$N$", ha="right", va="bottom", fontsize=12)
     ax.plot([2.4], [1.35], "ko", ms=5)
     ax.text(2.55, 1.35, r"$\theta$", va="center", fontsize=14)
-    _arrow(ax, (2.4, 1.35), (1.0, 2.0), shrink=5)
-    _arrow(ax, (2.4, 1.35), (1.0, 0.7), shrink=5)
+    _arrow(ax, (2.4, 1.35), (1.0, 2.0), shrink=22, shrink_start=5)
+    _arrow(ax, (2.4, 1.35), (1.0, 0.7), shrink=22, shrink_start=5)
     if show_variational:
         ax.add_patch(FancyArrowPatch((0.75, 0.85), (0.75, 1.85), connectionstyle="arc3,rad=-0.5", arrowstyle="-|>",
                                      mutation_scale=15, linestyle="--", color="tab:blue", lw=1.5))
@@ -80,7 +82,7 @@ def image_grid(images, n_rows: int, shape=(8, 8), ax=None, title: str | None = N
     images = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images)
     n_cols = int(np.ceil(len(images) / n_rows))
     h, w = shape
-    canvas = np.ones((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1))
+    canvas = np.zeros((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1))  # white gaps under gray_r
     for i, image in enumerate(images):
         r, c = divmod(i, n_cols)
         canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image.reshape(h, w)
