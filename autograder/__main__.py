@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .course import UsageError
+from .nbgrader_cli import NbgraderError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--notebook-timeout", type=float, default=None,
                        help="seconds per notebook (default: assignment's)")
     grade.add_argument("--course-root", help="folder with solutions/ (default: this repository)")
+    grade.add_argument("--seeds-from", help="reuse the master seeds of an earlier grades.csv (reproduce a regrade)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     check = commands.add_parser("check", help="self-check a notebook with its visible tests")
@@ -35,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--course-root", help="folder with exercises/ (default: this repository)")
     check.add_argument("--cell-timeout", type=float, default=300.0)
     return parser
+
+
+def read_seeds(path: Path) -> dict[str, int]:
+    import csv
+
+    if not path.is_file():
+        raise UsageError(f"--seeds-from: {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["student_id"]: int(row["seed"]) for row in csv.DictReader(handle) if row.get("seed")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.workers is not None and args.workers < 1:
                 raise UsageError("--workers must be at least 1")
             output = Path(args.output) if args.output else Path("grading-output") / assignment.id
+            seeds = read_seeds(Path(args.seeds_from)) if args.seeds_from else None
             results = grade_batch(assignment, Path(args.submissions), output, args.workers, args.cell_timeout,
-                                  args.notebook_timeout, progress=not args.no_progress)
+                                  args.notebook_timeout, progress=not args.no_progress, seeds=seeds)
             statuses = {}
             for result in results:
                 statuses[result.status] = statuses.get(result.status, 0) + 1
@@ -75,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NbgraderError as error:
+        print(f"error: {error}\n(an existing gradebook.db whose assignment has submissions cannot take changed "
+              f"cells: grade into a new --output folder)", file=sys.stderr)
+        return 1
     return 2
 
 

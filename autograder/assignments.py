@@ -12,7 +12,18 @@ class AssignmentConfig:
     title: str = ""
 
 
-ASSIGNMENTS: dict[str, AssignmentConfig] = {}
+ASSIGNMENTS: dict[str, AssignmentConfig] = {
+    # The solutions run in 5-30 s on one core; the limits leave room for slower correct code, not for loops that
+    # never end. ps4's training cell is promised 40 s of CPU time in the notebook; the cell limit is 60 s of wall time.
+    "ps1_likelihood": AssignmentConfig(cell_timeout_s=30.0, notebook_timeout_s=180.0,
+                                       title="Problem set 1: likelihood, log-sum-exp and the marginal likelihood"),
+    "ps2_autoencoders": AssignmentConfig(cell_timeout_s=60.0, notebook_timeout_s=240.0,
+                                         title="Problem set 2: auto encoders and PCA"),
+    "ps3_elbo": AssignmentConfig(cell_timeout_s=60.0, notebook_timeout_s=240.0,
+                                 title="Problem set 3: the evidence lower bound"),
+    "ps4_gradients": AssignmentConfig(cell_timeout_s=60.0, notebook_timeout_s=300.0,
+                                      title="Problem set 4: gradients of expectations, and training a VAE"),
+}
 
 DEFAULT_CONFIG = AssignmentConfig()
 

@@ -22,7 +22,7 @@ from .submissions import discover
 
 def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, workers: int | None = None,
                 cell_timeout_s: float | None = None, notebook_timeout_s: float | None = None,
-                progress: bool = True) -> list[GradeResult]:
+                progress: bool = True, seeds: dict[str, int] | None = None) -> list[GradeResult]:
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -42,7 +42,7 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
             kit = GradingKit(assignment.id, config.title or assignment.id, source, released.parent,
                              cell_timeout_s or config.cell_timeout_s, notebook_timeout_s or config.notebook_timeout_s,
                              threads=max(1, (os.cpu_count() or 1) // workers), scratch_root=tmp_path)
-            results = _run_all(submissions, kit, pool, workers, progress)
+            results = _run_all(submissions, kit, pool, workers, progress, seeds or {})
         finally:
             pool.close()
     results.sort(key=lambda r: r.student_id)
@@ -67,14 +67,16 @@ def _warm_up_judging() -> None:
             pass
 
 
-def _run_all(submissions, kit: GradingKit, pool: WorkerPool, workers: int, progress: bool) -> list[GradeResult]:
+def _run_all(submissions, kit: GradingKit, pool: WorkerPool, workers: int, progress: bool,
+             seeds: dict[str, int]) -> list[GradeResult]:
     from tqdm import tqdm
 
     results = []
     bar = tqdm(total=len(submissions), unit="nb", desc=f"grading {kit.assignment_id}", file=sys.stderr,
                disable=not progress)
     with ThreadPoolExecutor(max_workers=workers) as threads:
-        futures = {threads.submit(grade_submission, s, kit, pool.run): s for s in submissions}
+        futures = {threads.submit(grade_submission, s, kit, pool.run, seeds.get(s.student_id)): s
+                   for s in submissions}
         for future in as_completed(futures):
             submission = futures[future]
             try:

@@ -174,7 +174,10 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
         path = extracted
     root = _unwrap(path)
     if _is_canvas_folder(root):
-        return _canvas(root, expected_notebook, workdir / "canvas")
+        found = _canvas(root, expected_notebook, workdir / "canvas")
+        if not found:
+            raise UsageError(f"no Canvas submissions found in {path}")
+        return found
     submissions, seen = [], set()
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in IGNORED_PARTS
                          and not p.name.startswith(".")):

@@ -51,11 +51,12 @@ def test_page_renders_in_chromium(server, browser, name, tmp_path):
     page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: console_errors.append(str(error)))
     page.on("requestfailed", lambda request: failed_requests.append(request.url))
+    page.on("response", lambda response: failed_requests.append(response.url) if response.status >= 400 else None)
     page.goto(f"{server}/book/{name}.html", wait_until="load")
-    page.wait_for_function("() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise")
-    page.evaluate("() => window.MathJax.startup.promise")
     has_math = page.evaluate("() => document.querySelectorAll('.math').length > 0")
     if has_math:
+        page.wait_for_function("() => !!(window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)")
+        page.evaluate("() => window.MathJax.startup.promise.then(() => true)")
         rendered = page.evaluate("() => document.querySelectorAll('mjx-container').length")
         assert rendered > 0, "MathJax rendered no formula"
         errors = page.evaluate("() => document.querySelectorAll('mjx-merror, [data-mjx-error]').length")

@@ -163,13 +163,17 @@ def test_zip_and_canvas_zip_inputs(tmp_path):
         zf.writestr("bobjones_1002_502_fx_kl.ipynb", EXERCISE.read_text())
     for source, expected in [(archive, {"ann": (FULL, "no"), "bob": (0, "no")}),
                              (canvas, {"1001": (FULL, "yes"), "1002": (0, "no")})]:
-        out = tmp_path / Path(source).stem
+        out = tmp_path / "out"  # the second run grades into the first run's gradebook
         result = autograder("grade", "--assignment", "fx_kl", source, "--output", out, "--course-root", COURSE,
                             "--workers", 2, "--no-progress")
         assert result.returncode == 0, result.stderr[-3000:]
         with open(out / "grades.csv") as handle:
             rows = {r["student_id"]: (float(r["score"]), r["late"]) for r in csv.DictReader(handle)}
         assert rows == expected
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}") as gradebook:
+        assert {s.id for s in gradebook.students} == {"ann", "bob", "1001", "1002"}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -249,6 +249,8 @@ def score_function_gradient(f, mu, sigma, n_samples):
     _alt("score_numpy", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
          "numpy random numbers, converted at the end", '''
 def score_function_gradient(f, mu, sigma, n_samples):
+    import numpy as np
+
     eps = np.random.default_rng().standard_normal(n_samples)
     fz = f(torch.from_numpy(mu + sigma * eps)).numpy()
     return torch.tensor([np.mean(fz * eps / sigma), np.mean(fz * (eps**2 - 1) / sigma)])

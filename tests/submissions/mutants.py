@@ -114,7 +114,7 @@ def reconstruction_error(x, U, V):
 '''),
     Variant("ae_decoder_only", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
             "only the decoder V is given to the optimiser: the encoder stays at its random initialisation", '''
-def train_linear_autoencoder(x, code_dim, steps=3000, lr=0.01, seed=0):
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
     generator = torch.Generator().manual_seed(seed)
     d = x.shape[1]
     U = 0.1 * torch.randn(code_dim, d, generator=generator, dtype=x.dtype)
