@@ -20,6 +20,7 @@ import time
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # what the worker accepts from one child in total
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # one cell's message; larger records are dropped by the child
+DONE = b'{"done": true}\n'
 _protocol_fd: int | None = None
 
 
@@ -78,7 +79,7 @@ def child_main(job: dict, shell, write_fd: int) -> None:
             _write_all(write_fd, line.encode() + b"\n")
 
         run_cells(shell, job["cells"], float(job["cell_timeout_s"]), emit, context=context)
-        _write_all(write_fd, b'{"done": true}\n')
+        _write_all(write_fd, DONE)
     except BaseException:  # noqa: BLE001
         code = 70
     finally:
@@ -113,15 +114,20 @@ def run_job(job: dict, shell) -> dict:
             status = "too_large"
             break
         buffer.extend(chunk)
+        if buffer.endswith(DONE):  # finished, even if something it started still holds the pipe open
+            break
     exit_code = None
     if status == "ok":
+        finished = buffer.endswith(DONE)
+        limit = min(deadline, time.monotonic() + 5.0) if finished else deadline
         while True:
             waited, code = os.waitpid(pid, os.WNOHANG)
             if waited:
                 exit_code = code
                 break
-            if time.monotonic() > deadline:
-                status = "timeout"
+            if time.monotonic() > limit:
+                if not finished:
+                    status = "timeout"
                 break
             time.sleep(0.01)
     try:

@@ -61,6 +61,7 @@ def make_batch(folder: Path) -> None:
     nb["cells"] += [{"cell_type": "code", "metadata": {}, "source": "import time\ntime.sleep(2.5)", "outputs": [],
                      "execution_count": None} for _ in range(8)]
     put("slow", json.dumps(nb))
+    put("forker", with_answer("import os, time\nif os.fork() == 0:\n    time.sleep(10**6)\n" + CORRECT))
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def graded(tmp_path_factory):
 
 def test_every_submission_has_a_row_with_the_contract_columns(graded):
     out, rows, result = graded
-    assert len(rows) == 13
+    assert len(rows) == 14
     columns = list(next(iter(rows.values())))
     assert columns[:6] == ["student_id", "assignment", "score", "max_score", "status", "message"]
     assert {r["status"] for r in rows.values()} <= {"ok", "timeout", "error", "invalid", "missing"}
@@ -104,6 +105,8 @@ def test_broken_submissions_get_zero_with_a_reason(graded):
     loop = rows["infiniteloop"]  # the answer cell is interrupted; later cells still run (the bonus passes)
     assert loop["status"] == "ok" and float(loop["score"]) == 1 and "time limit" in loop["message"]
     assert float(rows["wrongsign"]["score"]) == 1  # only the bonus
+    forker = rows["forker"]  # a process left holding the result pipe neither blocks nor outlives the grading
+    assert forker["status"] == "ok" and float(forker["score"]) == FULL and float(forker["seconds"]) < 10
     slow = rows["slow"]  # killed at the notebook budget; the tests that ran before still count
     assert slow["status"] == "timeout" and float(slow["score"]) == FULL and "budget" in slow["message"]
 

@@ -32,3 +32,45 @@ def test_solution_full_marks_and_exercise_zero(tmp_path, assignment_id):
     assert tests[0] == tests[1], solution["message"]
     assert float(solution["score"]) == float(solution["max_score"]) + float(solution["bonus"]) > 0, solution
     assert exercise["status"] == "ok" and float(exercise["score"]) == 0, exercise
+
+
+def _load_make_submissions():
+    import importlib.util
+
+    path = ROOT / "tests" / "submissions" / "make_submissions.py"
+    if not path.is_file():
+        pytest.skip("tests/submissions/make_submissions.py does not exist yet")
+    spec = importlib.util.spec_from_file_location("make_submissions_for_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id", REAL_IDS or [pytest.param("(none)", marks=pytest.mark.skip("none"))])
+def test_mutants_lose_points_and_alternatives_keep_them_through_the_cli(tmp_path, assignment_id):
+    """The whole pipeline (assembly, workers, plain records, judging in the parent) agrees with the checks."""
+    module = _load_make_submissions()
+    written = module.make_submissions(assignment_id, tmp_path / "subs")
+    if not written:
+        pytest.skip(f"no mutants or alternatives for {assignment_id}")
+    (tmp_path / "subs" / "solution").mkdir()
+    shutil.copy(ROOT / "solutions" / assignment_id / f"{assignment_id}.ipynb", tmp_path / "subs" / "solution")
+    statistical = {f"{prefix}_{v.name}" for prefix, group in (("mutant", module.MUTANTS), ("alt", module.ALTERNATIVES))
+                   for v in group if v.statistical}
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment_id, "subs",
+                             "--output", "out", "--workers", "2", "--no-progress"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=3600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "out" / "grades.csv") as handle:
+        rows = {r["student_id"]: r for r in csv.DictReader(handle)}
+    full = float(rows["solution"]["score"])
+    assert full == float(rows["solution"]["max_score"]) + float(rows["solution"]["bonus"])
+    alternatives = {k: float(r["score"]) for k, r in rows.items() if k.startswith("alt_")}
+    assert all(score == full for score in alternatives.values()), {k: rows[k]["message"] for k in alternatives
+                                                                   if alternatives[k] != full}
+    mutants = {k: float(r["score"]) for k, r in rows.items() if k.startswith("mutant_")}
+    survivors = [k for k, score in mutants.items() if score >= full]
+    exact_survivors = [k for k in survivors if k not in statistical]
+    assert not exact_survivors, exact_survivors
+    assert len(survivors) <= 1, survivors  # a statistical check has power >= 0.999 per mutant
