@@ -183,11 +183,12 @@ def reparameterize(mu, log_var, eps=None):
     return mu + std * eps
 '''),
     _alt("reparam_float64", "ps4_gradients", "reparameterize", ("reparameterize",),
-         "computed and returned in float64", '''
+         "computed in float64, returned in the input's dtype", '''
 def reparameterize(mu, log_var, eps=None):
     if eps is None:
-        eps = torch.randn(mu.shape, dtype=torch.float64)
-    return mu.double() + torch.exp(0.5 * log_var.double()) * eps.double()
+        eps = torch.randn(mu.shape, dtype=torch.float64, device=mu.device)
+    z = mu.double() + torch.exp(0.5 * log_var.double()) * eps.double()
+    return z.to(mu.dtype)
 '''),
     _alt("reparam_addcmul", "ps4_gradients", "reparameterize", ("reparameterize",),
          "torch.addcmul with eps from empty_like(...).normal_()", '''
