@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course-root", help="folder with solutions/ (default: this repository)")
     grade.add_argument("--seeds-from", help="reuse the master seeds of an earlier grades.csv (reproduce a regrade)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run student code WITHOUT the bubblewrap sandbox (only for trusted submissions; "
+                            "needed where bwrap is not installed)")
 
     check = commands.add_parser("check", help="self-check a notebook with its visible tests")
     check.add_argument("notebook")
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             output = Path(args.output) if args.output else Path("grading-output") / assignment.id
             seeds = read_seeds(Path(args.seeds_from)) if args.seeds_from else None
             results = grade_batch(assignment, Path(args.submissions), output, args.workers, args.cell_timeout,
-                                  args.notebook_timeout, progress=not args.no_progress, seeds=seeds)
+                                  args.notebook_timeout, progress=not args.no_progress, seeds=seeds,
+                                  use_sandbox=not args.no_sandbox)
             statuses = {}
             for result in results:
                 statuses[result.status] = statuses.get(result.status, 0) + 1

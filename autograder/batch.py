@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import shutil
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from . import sandbox
 from .course import Assignment, UsageError
 from .executor import WorkerPool
 from .feedback import write_feedback
@@ -22,26 +25,38 @@ from .submissions import discover
 
 def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, workers: int | None = None,
                 cell_timeout_s: float | None = None, notebook_timeout_s: float | None = None,
-                progress: bool = True, seeds: dict[str, int] | None = None) -> list[GradeResult]:
+                progress: bool = True, seeds: dict[str, int] | None = None,
+                use_sandbox: bool = True) -> list[GradeResult]:
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if use_sandbox and not sandbox.sandbox_available():
+        raise UsageError("the grading sandbox needs bubblewrap (bwrap) and setpriv, and they are not installed: "
+                         "install them (apt-get install bubblewrap), or pass --no-sandbox to grade without "
+                         "protection (only for trusted submissions)")
+    if not use_sandbox:
+        print(sandbox.UNPROTECTED_WARNING.format(user=getpass.getuser()), file=sys.stderr)
     config = assignment.config
     output.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autograder-grade-") as tmp:
         tmp_path = Path(tmp)
         submissions = discover(Path(submissions_path), assignment.notebook_name, tmp_path / "submissions")
+        files_host = tmp_path / "assignment_files"  # the release's data files; read-only at /assignment in a sandbox
+        files_host.mkdir(mode=0o755)
+        files_host.chmod(0o755)
         pool = WorkerPool(min(workers, len(submissions)), threads_per_worker=max(1, (os.cpu_count() or 1) // workers),
-                          log_path=output / "worker.log")
+                          log_path=output / "worker.log", sandbox=use_sandbox, assignment_files=files_host)
         try:
             _warm_up_judging()
             # nbgrader itself records the assignment and its cells in the gradebook (and gives us the release)
             released = generate_assignment(assignment, tmp_path / "release", db_path=output / "gradebook.db")
             source = load_source(assignment.id, assignment.source_notebook, released)
-            kit = GradingKit(assignment.id, config.title or assignment.id, source, released.parent,
+            _copy_data_files(released.parent, files_host)
+            kit = GradingKit(assignment.id, config.title or assignment.id, source, files_host,
                              cell_timeout_s or config.cell_timeout_s, notebook_timeout_s or config.notebook_timeout_s,
-                             threads=max(1, (os.cpu_count() or 1) // workers), scratch_root=tmp_path)
+                             threads=max(1, (os.cpu_count() or 1) // workers),
+                             runner_files_dir=sandbox.ASSIGNMENT_FILES if use_sandbox else str(files_host))
             results = _run_all(submissions, kit, pool, workers, progress, seeds or {})
         finally:
             pool.close()
@@ -54,6 +69,20 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     write_summary(output / "summary.md", results, assignment.id, source.max_score, time.perf_counter() - start,
                   workers)
     return results
+
+
+def _copy_data_files(release_dir: Path, destination: Path) -> None:
+    """The release's files other than notebooks (data a notebook reads), world-readable for the sandbox uid."""
+    for item in release_dir.iterdir():
+        if item.suffix == ".ipynb" or item.name.startswith("."):
+            continue
+        target = destination / item.name
+        if item.is_dir():
+            shutil.copytree(item, target)
+        else:
+            shutil.copy2(item, target)
+    for path in [destination, *destination.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _warm_up_judging() -> None:

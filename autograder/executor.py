@@ -9,20 +9,24 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from . import sandbox
+from .sandbox import Limits
+
 ANSWER_GRACE_S = 60.0  # beyond the notebook budget, before the worker itself is considered stuck
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
 
 class Worker:
-    def __init__(self, env: dict, log):
-        self.process = subprocess.Popen([sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
+    def __init__(self, argv: list[str], env: dict, log, preexec=None):
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+                                        start_new_session=True, preexec_fn=preexec)
         self.ready = False
 
     def wait_ready(self) -> None:
@@ -47,6 +51,10 @@ class Worker:
         return json.loads(line)
 
     def kill(self) -> None:
+        try:  # the whole session: bwrap (PID 1 of the sandbox, whose exit ends every process in it) or the worker
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             self.process.kill()
         except ProcessLookupError:
@@ -62,23 +70,42 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, size: int, threads_per_worker: int = 1, log_path: Path | None = None):
+    """``size`` workers. With ``sandbox`` each runs inside its own bubblewrap sandbox (autograder.sandbox) as its own
+    non-root uid, and ``assignment_files`` (a host folder) appears read-only at /assignment inside."""
+
+    def __init__(self, size: int, threads_per_worker: int = 1, log_path: Path | None = None, sandbox: bool = True,
+                 limits: Limits | None = None, assignment_files: Path | None = None):
         self.size = max(1, size)
-        self._ipython_dir = tempfile.TemporaryDirectory(prefix="autograder-ipython-")
-        self.env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads_per_worker),
-                        MKL_NUM_THREADS=str(threads_per_worker), IPYTHONDIR=self._ipython_dir.name,
-                        PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
+        self.sandbox = sandbox
+        self.limits = limits or Limits()
+        self.assignment_files = assignment_files
+        self._ipython_dir = tempfile.TemporaryDirectory(prefix="ipython-")
+        if sandbox:  # bwrap clears the environment; the sandbox sets its own (autograder.sandbox.command)
+            self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        else:
+            self.env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads_per_worker),
+                            MKL_NUM_THREADS=str(threads_per_worker), IPYTHONDIR=self._ipython_dir.name,
+                            PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT,
+                                                                     os.environ.get("PYTHONPATH")])))
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._all: list[Worker] = []
+        self._slots: dict[int, int] = {}  # id(worker) -> slot, which picks its sandbox uid
         self._lock = threading.Lock()
-        for _ in range(self.size):  # start them all now: they import torch in parallel
-            self._idle.put(self._spawn())
+        for slot in range(self.size):  # start them all now: they import torch in parallel
+            self._idle.put(self._spawn(slot))
 
-    def _spawn(self) -> Worker:
-        worker = Worker(self.env, self._log)
+    def _spawn(self, slot: int) -> Worker:
+        inner = [sys.executable, "-m", "autograder.worker"]
+        if self.sandbox:
+            argv = sandbox.command(inner + ["--sandboxed"], sandbox.uid_for_slot(slot), self.limits,
+                                   self.assignment_files)
+            worker = Worker(argv, self.env, self._log, preexec=sandbox.apply_limits(self.limits))
+        else:
+            worker = Worker(inner, self.env, self._log)
         with self._lock:
             self._all.append(worker)
+            self._slots[id(worker)] = slot
         return worker
 
     def run(self, job: dict) -> dict:
@@ -87,7 +114,9 @@ class WorkerPool:
             result = worker.run(job)
         except (RuntimeError, OSError, ValueError) as error:
             worker.kill()
-            worker = self._spawn()
+            with self._lock:
+                slot = self._slots.pop(id(worker), 0)
+            worker = self._spawn(slot)
             return {"job": job.get("job"), "status": "error", "ended": f"grading worker failure: {error}",
                     "cells": [], "seconds": 0.0}
         finally:

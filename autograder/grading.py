@@ -8,8 +8,6 @@ plain records that come back, here, in the trusted process.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +29,11 @@ class GradingKit:
     assignment_id: str
     title: str
     source: AssignmentSource
-    files_dir: Path  # the release folder: non-notebook files are copied next to each run
+    files_dir: Path  # the release folder: its non-notebook files are copied next to each run
     cell_timeout_s: float
     notebook_timeout_s: float
     threads: int = 1
-    scratch_root: Path | None = None
+    runner_files_dir: str | None = None  # where the runner sees files_dir (inside the sandbox: /assignment)
 
 
 @dataclass
@@ -96,18 +94,6 @@ def _failed_row(submission: Submission, kit: GradingKit, status: str, reason: st
     return result
 
 
-def _prepare_workdir(kit: GradingKit) -> Path:
-    workdir = Path(tempfile.mkdtemp(prefix="submission-", dir=kit.scratch_root))
-    for item in kit.files_dir.iterdir():
-        if item.suffix == ".ipynb" or item.name.startswith("."):
-            continue
-        if item.is_dir():
-            shutil.copytree(item, workdir / item.name)
-        else:
-            shutil.copy2(item, workdir / item.name)
-    return workdir
-
-
 def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[[dict], dict],
                      master_seed: int | None = None) -> GradeResult:
     start = time.perf_counter()
@@ -127,17 +113,65 @@ def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[
         return result
     assembled = assemble(notebook, kit.source)
     seed = master_seed if master_seed is not None else new_master_seed()
-    workdir = _prepare_workdir(kit)
-    try:
-        job = {"job": submission.student_id, "cells": code_cells_for_run(assembled), "master_seed": seed,
-               "cell_timeout_s": kit.cell_timeout_s, "notebook_timeout_s": kit.notebook_timeout_s,
-               "threads": kit.threads, "workdir": str(workdir)}
-        run = run_job(job)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    job = {"job": submission.student_id, "cells": code_cells_for_run(assembled), "master_seed": seed,
+           "cell_timeout_s": kit.cell_timeout_s, "notebook_timeout_s": kit.notebook_timeout_s,
+           "threads": kit.threads, "files_dir": kit.runner_files_dir or str(kit.files_dir)}
+    run = run_with_restarts(job, run_job)
     result = judge_run(submission, kit, assembled, run, seed)
     result.seconds = time.perf_counter() - start
     return result
+
+
+MAX_RESTARTS = 3
+CRASHED = ("crashed", "error")
+
+
+def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: int = MAX_RESTARTS) -> dict:
+    """Run the notebook; if its process dies in a cell (os._exit, a signal, a segfault), mark that cell as crashed
+    and run the rest again in a fresh process: every cell except the crashed ones and the test cells that already
+    reported (the answer cells run again to rebuild the functions). The notebook budget covers all attempts.
+
+    Returns one run dict as ``run_job`` does, with the messages of all attempts merged."""
+    cells = job["cells"]
+    budget = float(job["notebook_timeout_s"])
+    start = time.monotonic()
+    messages: dict[int, dict] = {}
+    crashes: list[str] = []
+    skip: set[int] = set()
+    run: dict = {}
+    for attempt in range(max_restarts + 1):
+        remaining = budget - (time.monotonic() - start)
+        todo = [c for c in cells if c["position"] not in skip
+                and not (c.get("grade_id") and c["position"] in messages)]
+        if remaining <= 0 or not todo:
+            break
+        run = run_job(dict(job, cells=todo, notebook_timeout_s=remaining))
+        reported = [m for m in run.get("cells") or [] if isinstance(m, dict) and isinstance(m.get("position"), int)]
+        for message in reported:
+            messages.setdefault(message["position"], message)
+        if run.get("status") not in CRASHED:
+            break
+        done = {m["position"] for m in reported}
+        crashed = next((c for c in todo if c["position"] not in done), None)
+        if crashed is None:
+            break
+        why = run.get("ended") or run.get("status")
+        label = crashed.get("grade_id") or f"cell {crashed['position'] + 1}"
+        crashes.append(f"{label} ({why})")
+        messages[crashed["position"]] = {"position": crashed["position"], "grade_id": crashed.get("grade_id"),
+                                         "status": "error", "records": [],
+                                         "error": f"the notebook's process ended while this cell ran ({why})"}
+        skip.add(crashed["position"])
+        if attempt == max_restarts:
+            break
+    merged = dict(run, cells=[messages[p] for p in sorted(messages)], seconds=round(time.monotonic() - start, 3))
+    if crashes:
+        merged["status"] = "crashed"
+        merged["ended"] = ("the process crashed in " + ", ".join(crashes)
+                           + "; the remaining cells were run again in a fresh process")
+        if run.get("status") == "timeout":
+            merged["status"] = "timeout"
+    return merged
 
 
 def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run: dict, seed: int) -> GradeResult:

@@ -2,7 +2,8 @@
 
 A test cell earns its points iff every ``check(...)`` call parsed from the INSTRUCTOR's source of that cell has a
 record made while that cell ran, and :func:`autograder.checks.judge` passes it with the seed the grader chose, and
-the cell did not time out. Nothing the student's process printed decides anything.
+the cell did not time out. Nothing the student's process printed decides anything: a test cell without a check()
+call earns nothing, since only the student's own process could say whether it ran cleanly.
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, ru
     if status == "timeout":
         result.messages.append(f"Failed: {error or 'the cell ran longer than its time limit'}.")
         return result
-    if not cell.expected:  # a plain test cell without check(): it passes when it runs without an error
-        result.passed = status == "ok"
-        result.messages.append("Passed: the cell ran without an error." if result.passed else
-                               f"Failed: the cell raised {error}")
+    if not cell.expected:
+        # A test cell without check() could only be judged by what the student's process reports about it, which
+        # the student's code can forge; such a cell earns nothing (the instructor's source should use check()).
+        result.messages.append("Not graded: this test cell makes no check() call, so it cannot be judged outside "
+                               "the student's code. Please tell your instructor.")
     else:
         records = [r for r in message.get("records") or [] if isinstance(r, dict) and r.get("cell") == cell.grade_id]
         if message.get("dropped"):

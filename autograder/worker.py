@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # what the worker accepts from one child in total
@@ -25,7 +27,6 @@ _protocol_fd: int | None = None
 
 
 def preload():
-    os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +60,6 @@ def child_main(job: dict, shell, write_fd: int) -> None:
         for fd in (0, 1, 2):  # C-level output never reaches the worker's protocol stream
             os.dup2(devnull, fd)
         os.chdir(job["workdir"])
-        sys.path.insert(0, job["workdir"])
         import torch
 
         torch.set_num_threads(max(1, int(job.get("threads", 1))))
@@ -86,8 +86,60 @@ def child_main(job: dict, shell, write_fd: int) -> None:
         os._exit(code)
 
 
+def prepare_workdir(job: dict) -> str:
+    """A fresh private working directory holding the release's data files (never the student's other files)."""
+    workdir = tempfile.mkdtemp(prefix="work-")
+    files_dir = job.get("files_dir")
+    if files_dir and os.path.isdir(files_dir):
+        for name in os.listdir(files_dir):
+            source = os.path.join(files_dir, name)
+            if name.endswith(".ipynb") or name.startswith("."):
+                continue
+            if os.path.isdir(source):
+                shutil.copytree(source, os.path.join(workdir, name))
+            else:
+                shutil.copy2(source, os.path.join(workdir, name))
+    return workdir
+
+
+def clean_sandbox(keep: set[str]) -> None:
+    """Inside the sandbox, after each submission: end every other process of this uid (daemons, setsid children,
+    anything the student started) and wipe /tmp (``keep`` folders come back empty), so nothing of one submission
+    reaches the next."""
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process we may signal except ourselves (and bwrap, PID 1, as root)
+    except ProcessLookupError:
+        pass
+    while True:  # reap them
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                break
+        except ChildProcessError:
+            break
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        path = os.path.join(tmp, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    for path in keep:  # HOME and the cache folders come back empty
+        os.makedirs(path, exist_ok=True)
+
+
 def run_job(job: dict, shell) -> dict:
     """Fork a child for the job, collect its messages within the budget, and describe how it ended."""
+    job = dict(job, workdir=prepare_workdir(job))
+    try:
+        return _run_forked(job, shell)
+    finally:
+        shutil.rmtree(job["workdir"], ignore_errors=True)
+
+
+def _run_forked(job: dict, shell) -> dict:
     read_fd, write_fd = os.pipe()
     start = time.monotonic()
     pid = os.fork()
@@ -162,12 +214,29 @@ def run_job(job: dict, shell) -> dict:
             "seconds": round(time.monotonic() - start, 3)}
 
 
+def make_undumpable() -> None:
+    """PR_SET_DUMPABLE = 0: a process of the same uid (the student's child) can neither ptrace this worker nor open
+    its /proc/<pid>/fd or mem, so it cannot reach the worker's protocol pipe or memory."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # 4 = PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 def main() -> None:
     global _protocol_fd
+    sandboxed = "--sandboxed" in sys.argv[1:]
+    if sandboxed and os.getuid() == 0:
+        raise SystemExit("the sandboxed worker must not run as root")
     _protocol_fd = os.dup(1)
     protocol = os.fdopen(_protocol_fd, "w", buffering=1)
     os.dup2(2, 1)  # stray prints while importing go to stderr, not into the protocol
+    if sandboxed:
+        os.makedirs(os.environ.get("HOME", "/tmp/home"), exist_ok=True)
+        make_undumpable()
     shell = preload()
+    keep = {os.environ[name] for name in ("HOME", "IPYTHONDIR", "MPLCONFIGDIR") if os.environ.get(name)}
     protocol.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:
         if not line.strip():
@@ -175,7 +244,10 @@ def main() -> None:
         job = json.loads(line)
         if job.get("quit"):
             break
-        protocol.write(json.dumps(run_job(job, shell)) + "\n")
+        answer = run_job(job, shell)
+        if sandboxed:
+            clean_sandbox(keep)
+        protocol.write(json.dumps(answer) + "\n")
 
 
 if __name__ == "__main__":

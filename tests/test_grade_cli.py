@@ -97,11 +97,13 @@ def test_solution_full_marks_exercise_zero(graded):
 def test_broken_submissions_get_zero_with_a_reason(graded):
     _, rows, _ = graded
     expect = {"empty": ("invalid", "empty"), "badjson": ("invalid", "not valid JSON"),
-              "notanotebook": ("invalid", "not a Jupyter notebook"), "nothing": ("missing", "no notebook"),
-              "crash": ("error", "exit code 3")}
+              "notanotebook": ("invalid", "not a Jupyter notebook"), "nothing": ("missing", "no notebook")}
     for student, (status, reason) in expect.items():
         assert rows[student]["status"] == status, rows[student]
         assert float(rows[student]["score"]) == 0 and reason in rows[student]["message"], rows[student]
+    crash = rows["crash"]  # the answer cell kills the process; the cells after it run again in a fresh process
+    assert crash["status"] == "error" and "exit code 3" in crash["message"], crash
+    assert "fresh process" in crash["message"] and float(crash["score"]) == 1, crash  # the bonus cell still ran
     loop = rows["infiniteloop"]  # the answer cell is interrupted; later cells still run (the bonus passes)
     assert loop["status"] == "ok" and float(loop["score"]) == 1 and "time limit" in loop["message"]
     assert float(rows["wrongsign"]["score"]) == 1  # only the bonus
