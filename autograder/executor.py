@@ -90,7 +90,8 @@ class WorkerPool:
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._all: list[Worker] = []
-        self._slots: dict[int, int] = {}  # id(worker) -> slot, which picks its sandbox uid
+        self._slots: dict[int, int] = {}  # id(worker) -> slot
+        self._spawned = 0  # workers started so far; picks each one's sandbox uid
         self._lock = threading.Lock()
         for slot in range(self.size):  # start them all now: they import torch in parallel
             self._idle.put(self._spawn(slot))
@@ -98,8 +99,10 @@ class WorkerPool:
     def _spawn(self, slot: int) -> Worker:
         inner = [sys.executable, "-m", "autograder.worker"]
         if self.sandbox:
-            argv = sandbox.command(inner + ["--sandboxed"], sandbox.uid_for_slot(slot), self.limits,
-                                   self.assignment_files)
+            with self._lock:  # a replacement never shares a uid (and so RLIMIT_NPROC) with a sandbox still dying
+                self._spawned += 1
+                uid = sandbox.uid_for_slot(self._spawned)
+            argv = sandbox.command(inner + ["--sandboxed"], uid, self.limits, self.assignment_files)
             worker = Worker(argv, self.env, self._log, preexec=sandbox.apply_limits(self.limits))
         else:
             worker = Worker(inner, self.env, self._log)

@@ -7,7 +7,8 @@ What the sandbox gives the student's code (see /work/shared/notes/grading-sandbo
 
 * its own PID, network, IPC and UTS namespaces: no network at all (only its own loopback), nothing outlives the
   sandbox (bwrap is PID 1 there and ``--die-with-parent``), no view of the grader's processes;
-* a non-root uid on the host (``SANDBOX_UID_BASE + worker slot``), so RLIMIT_NPROC is enforced and the grader's
+* a non-root uid on the host (``SANDBOX_UID_BASE + n``, a new one per worker started), so RLIMIT_NPROC is enforced
+  per sandbox and the grader's
   files are not writable; no capabilities, ``no_new_privs``;
 * a read-only view of only what a notebook needs: /usr, the Python installation, the virtual environment, the
   ``autograder`` package and the student-facing part of ``vaelib`` (not the reference implementations, not
@@ -143,5 +144,6 @@ def apply_limits(limits: Limits):
     return preexec
 
 
-def uid_for_slot(slot: int) -> int:
-    return SANDBOX_UID_BASE + slot
+def uid_for_slot(number: int) -> int:
+    """The host uid of the ``number``-th sandbox of a batch (cycling through 1,000 uids)."""
+    return SANDBOX_UID_BASE + number % 1000

@@ -102,20 +102,39 @@ def prepare_workdir(job: dict) -> str:
     return workdir
 
 
+def _other_processes() -> int:
+    """Processes of this uid in the sandbox other than this one (zombies included)."""
+    me, uid, count = os.getpid(), os.getuid(), 0
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
 def clean_sandbox(keep: set[str]) -> None:
     """Inside the sandbox, after each submission: end every other process of this uid (daemons, setsid children,
     anything the student started) and wipe /tmp (``keep`` folders come back empty), so nothing of one submission
     reaches the next."""
-    try:
-        os.kill(-1, signal.SIGKILL)  # every process we may signal except ourselves (and bwrap, PID 1, as root)
-    except ProcessLookupError:
-        pass
-    while True:  # reap them
+    deadline = time.monotonic() + 5.0
+    while True:
         try:
-            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+            os.kill(-1, signal.SIGKILL)  # every process we may signal except ourselves (and bwrap, PID 1, as root)
+        except ProcessLookupError:
+            pass
+        while True:  # reap our own children; bwrap (PID 1) reaps the orphans
+            try:
+                if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                    break
+            except ChildProcessError:
                 break
-        except ChildProcessError:
+        # until they are gone (zombies still count against RLIMIT_NPROC, so the next fork could fail)
+        if _other_processes() == 0 or time.monotonic() > deadline:
             break
+        time.sleep(0.02)
     tmp = tempfile.gettempdir()
     for name in os.listdir(tmp):
         path = os.path.join(tmp, name)
@@ -142,7 +161,17 @@ def run_job(job: dict, shell) -> dict:
 def _run_forked(job: dict, shell) -> dict:
     read_fd, write_fd = os.pipe()
     start = time.monotonic()
-    pid = os.fork()
+    for _attempt in range(50):  # a fork can fail for a moment while the last submission's processes are reaped
+        try:
+            pid = os.fork()
+            break
+        except BlockingIOError:
+            time.sleep(0.1)
+    else:
+        os.close(read_fd)
+        os.close(write_fd)
+        return {"job": job.get("job"), "status": "error", "ended": "the grader could not start a process for it",
+                "cells": [], "seconds": round(time.monotonic() - start, 3)}
     if pid == 0:
         os.close(read_fd)
         child_main(job, shell, write_fd)

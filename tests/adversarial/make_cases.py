@@ -741,6 +741,7 @@ while count < {FORK_TARGET} and time.monotonic() < end:
     except OSError:
         break
     if pid == 0:
+        os.closerange(0, 3)  # do not hold the parent's output pipe open
         time.sleep(60)
         os._exit(0)
     count += 1
