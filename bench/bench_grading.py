@@ -83,16 +83,19 @@ def run_stock(submissions: dict[str, str], course: Path, assignment: str, scratc
     return seconds, {"exit": done.returncode, "graded_notebooks": len(scores)}
 
 
-def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch: Path, workers: int):
-    folder = scratch / "ours-submissions"
+def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch: Path, workers: int,
+             sandboxed: bool = True):
+    label = "sandbox" if sandboxed else "nosandbox"
+    folder = scratch / f"ours-submissions-{label}"
     for student, text in submissions.items():
         (folder / student).mkdir(parents=True)
         (folder / student / f"{assignment}.ipynb").write_text(text)
-    out = scratch / "ours-output"
+    out = scratch / f"ours-output-{label}"
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment, str(folder),
                            "--output", str(out), "--workers", str(workers), "--course-root", str(course),
-                           "--no-progress"], env=env(), capture_output=True, text=True)
+                           "--no-progress", *([] if sandboxed else ["--no-sandbox"])], env=env(),
+                          capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"autograder grade failed:\n{done.stderr[-3000:]}")
@@ -118,19 +121,23 @@ def main() -> None:
         scratch = Path(tmp)
         submissions = build(args.count, course, assignment, scratch)
         stock_s, stock = run_stock(submissions, course, assignment, scratch)
-        ours_s, ours = run_ours(submissions, course, assignment, scratch, args.workers)
+        ours_s, ours = run_ours(submissions, course, assignment, scratch, args.workers, sandboxed=True)
+        bare_s, bare = run_ours(submissions, course, assignment, scratch, args.workers, sandboxed=False)
     ratio = stock_s / ours_s
     result = {"assignment": assignment, "submissions": len(submissions), "workers": args.workers,
               "cpu_count": os.cpu_count(), "machine": platform.platform(),
               "stock_nbgrader_autograde_s": round(stock_s, 2), "autograder_grade_s": round(ours_s, 2),
               "speedup": round(ratio, 2), "stock_per_submission_s": round(stock_s / len(submissions), 3),
-              "ours_per_submission_s": round(ours_s / len(submissions), 3), "stock": stock, "ours": ours}
+              "ours_per_submission_s": round(ours_s / len(submissions), 3), "stock": stock, "ours": ours,
+              "autograder_grade_no_sandbox_s": round(bare_s, 2), "speedup_no_sandbox": round(stock_s / bare_s, 2),
+              "ours_no_sandbox": bare}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "grading.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"| grading {len(submissions)} × {assignment} | stock `nbgrader autograde` serial {stock_s:.1f} s "
           f"({stock_s / len(submissions):.2f} s/nb) | `autograder grade --workers {args.workers}` {ours_s:.1f} s "
-          f"({ours_s / len(submissions):.2f} s/nb) | {ratio:.1f}× faster |")
+          f"({ours_s / len(submissions):.2f} s/nb) with the sandbox, {ratio:.1f}× faster | "
+          f"without the sandbox {bare_s:.1f} s, {stock_s / bare_s:.1f}× faster |")
 
 
 if __name__ == "__main__":
