@@ -2,7 +2,8 @@
 
 sphinx-thebe 0.3.1 registers its inline configuration script on every `env-before-read-docs` event, so a build that
 reads documents more than once puts `const THEBE_JS_URL = ...` on the page twice and the browser reports
-"Identifier 'THEBE_JS_URL' has already been declared". Keeping the first copy of each identical script (an inline script has filename None or "", which count as the same) fixes it.
+"Identifier 'THEBE_JS_URL' has already been declared". Keeping the first copy of each identical script fixes it
+(an inline script has filename None or "", which count as the same).
 """
 
 
