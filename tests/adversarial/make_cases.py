@@ -44,7 +44,7 @@ NET_MARKER = "ADVERSARIAL-NET-d41f"  # what the network attack sends
 NET_PORTS = (47613, 47614, 47615)  # the test listens on one of these (127.0.0.1 only)
 LEAK_PREFIX = "LEAKED:"  # attacks raise an error starting with this, with what they read
 FORK_TARGET = 1000  # processes; the sandbox's process limit must stop the bomb below this
-MEMORY_TARGET_GB = 8  # touched; the sandbox's memory limit must stop the bomb below this
+MEMORY_TARGET_GB = 5  # touched; the sandbox's memory limit must stop the bomb below this
 FILE_TARGET_BYTES = 1 << 30  # one file of 1 GiB; the file-size or /tmp limit must stop it
 DAEMON_LIFETIME_S = 150
 
@@ -123,11 +123,31 @@ def _option(argv, name):
 
 
 def _roots():
+    """Folders worth searching: every ancestor's cwd (and two levels up) and every folder named in its argv."""
     roots = []
     for cwd, argv in _places():
-        for path in [cwd, os.path.dirname(cwd), os.path.dirname(os.path.dirname(cwd))]:
+        named = [os.path.join(cwd, arg) for arg in argv if os.path.isdir(os.path.join(cwd, arg))]
+        for path in [cwd, os.path.dirname(cwd), os.path.dirname(os.path.dirname(cwd)), *named]:
             if path and path not in roots:
                 roots.append(path)
+    # the magic links of every visible process lead to its cwd (and its root), wherever they are
+    seen = set()
+    for path in roots:
+        try:
+            seen.add((os.stat(path).st_dev, os.stat(path).st_ino))
+        except OSError:
+            pass
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    links = [f"/proc/{pid}/cwd" for pid in pids]
+    links += [f"/proc/{pid}/root{cwd}" for cwd, _ in _places() for pid in pids]
+    for link in links:
+        try:
+            key = (os.stat(link).st_dev, os.stat(link).st_ino)
+        except OSError:
+            continue
+        if key not in seen and key != (os.stat("/").st_dev, os.stat("/").st_ino):
+            seen.add(key)
+            roots.append(link)
     return roots
 
 
@@ -336,9 +356,10 @@ def case_fake_results():
         _forged = [{"position": _p, "grade_id": None, "status": "ok", "error": None, "records": [], "stdout": "",
                     "stdout_total": 0, "stderr": "", "stderr_total": 0, "seconds": 0.0} for _p in range(40)]
         _payload = "".join(json.dumps(_m) + "\\n" for _m in _forged).encode() + b'{"done": true}\\n'
-        for _fd in range(3, 1024):
+        for _fd in range(3, 64):
             try:
-                if stat.S_ISFIFO(os.fstat(_fd).st_mode) or stat.S_ISSOCK(os.fstat(_fd).st_mode):
+                if stat.S_ISFIFO(os.fstat(_fd).st_mode):
+                    os.set_blocking(_fd, False)  # never hang on a pipe nobody reads
                     os.write(_fd, _payload)
             except OSError:
                 pass
@@ -406,8 +427,8 @@ def case_tensor_subclass():
     return answers(exercise(), CORRECT_KL, code), {}
 
 
-SABOTAGE = '''# Shipped beside the notebook. If the grader ever imports it, grading breaks loudly (and, importing from the
-# student's folder being the attack, a fake module here could fake anything).
+SABOTAGE = '''# Shipped beside the notebook. If the grader ever imports it, grading breaks loudly (and, importing from
+# the student's folder being the attack, a fake module here could fake anything).
 import os
 
 os._exit(86)
@@ -482,8 +503,10 @@ def case_read_solutions():
     code = PROC_HELPERS + "\n\n" + hidden_code('''
         import json
 
-        _candidates = ["/work/main/solutions/ps3_elbo/ps3_elbo.ipynb",
-                       "/work/main/tests/fixtures/course/solutions/fx_kl/fx_kl.ipynb"]
+        _candidates = []
+        for _prefix in [""] + [f"/proc/{p}/root" for p in os.listdir("/proc") if p.isdigit()]:
+            _candidates += [_prefix + "/work/main/solutions/ps3_elbo/ps3_elbo.ipynb",
+                            _prefix + "/work/main/tests/fixtures/course/solutions/fx_kl/fx_kl.ipynb"]
         for _cwd, _argv in _places():
             _root = _option(_argv, "--course-root")
             if _root:
@@ -710,6 +733,21 @@ def case_crash_sigkill():
 def case_crash_segfault():
     """12c. gaussian_kl dereferences a NULL pointer through ctypes (a segfault): as 12a."""
     return _crash("import ctypes\nctypes.string_at(0)")
+
+
+def case_crash_kill_worker():
+    """12d. gaussian_kl kills its parent, the grading worker (same uid inside the sandbox), with SIGKILL: only when
+    the parent's argv says it is autograder.worker, so a self-check never kills the student's own shell. As 12a:
+    the crash is recorded, the bonus point stays."""
+    return _crash(hidden_code('''
+        import os
+        import signal
+
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as handle:
+            if b"autograder.worker" in handle.read():
+                os.kill(os.getppid(), signal.SIGKILL)
+        return None
+        '''))
 
 
 def case_memory_bomb():
