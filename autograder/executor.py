@@ -23,6 +23,14 @@ ANSWER_GRACE_S = 60.0  # beyond the notebook budget, before the worker itself is
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
 
+class WorkerDied(RuntimeError):
+    """The worker ended or broke its protocol mid-job; ``cells`` holds the cells it reported before that."""
+
+    def __init__(self, message: str, cells: list[dict]):
+        super().__init__(message)
+        self.cells = cells
+
+
 class Worker:
     def __init__(self, argv: list[str], env: dict, log, preexec=None):
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
@@ -37,18 +45,28 @@ class Worker:
             self.ready = True
 
     def run(self, job: dict) -> dict:
+        """Send the job; collect the cells' messages (one line each, as they finish) and the final answer."""
         self.wait_ready()
         watchdog = threading.Timer(float(job["notebook_timeout_s"]) + ANSWER_GRACE_S, self.kill)
         watchdog.start()
+        cells: list[dict] = []
         try:
             self.process.stdin.write(json.dumps(job).encode() + b"\n")
             self.process.stdin.flush()
-            line = self.process.stdout.readline()
+            while True:
+                line = self.process.stdout.readline()
+                if not line:
+                    raise WorkerDied("the grading worker stopped", cells)
+                message = json.loads(line)
+                if "cell" in message:
+                    cells.append(message["cell"])
+                    continue
+                message["cells"] = cells
+                return message
+        except (OSError, ValueError) as error:
+            raise WorkerDied(f"the grading worker failed ({error})", cells) from error
         finally:
             watchdog.cancel()
-        if not line:
-            raise RuntimeError("the grading worker stopped")
-        return json.loads(line)
 
     def kill(self) -> None:
         try:  # the whole session: bwrap (PID 1 of the sandbox, whose exit ends every process in it) or the worker
@@ -115,13 +133,13 @@ class WorkerPool:
         worker = self._idle.get()
         try:
             result = worker.run(job)
-        except (RuntimeError, OSError, ValueError) as error:
+        except (WorkerDied, RuntimeError) as error:  # the cells that finished before it died still count
             worker.kill()
             with self._lock:
                 slot = self._slots.pop(id(worker), 0)
             worker = self._spawn(slot)
             return {"job": job.get("job"), "status": "error", "ended": f"grading worker failure: {error}",
-                    "cells": [], "seconds": 0.0}
+                    "cells": getattr(error, "cells", []), "seconds": 0.0}
         finally:
             self._idle.put(worker)
         return result

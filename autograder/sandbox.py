@@ -12,7 +12,10 @@ What the sandbox gives the student's code (see /work/shared/notes/grading-sandbo
   files are not writable; no capabilities, ``no_new_privs``;
 * a read-only view of only what a notebook needs: /usr, the Python installation, the virtual environment, the
   ``autograder`` package and the student-facing part of ``vaelib`` (not the reference implementations, not
-  ``solutions/``, ``tests/``, the gradebook, the output folder or other submissions);
+  ``solutions/``, ``tests/``, the gradebook, the output folder or other submissions). The ``autograder`` package
+  is there because test cells call ``check``; its judging code holds formulas the book prints anyway, but no
+  expected value or solution; the seed the worker receives only draws the inputs the student's functions are
+  called on, and what they return is judged outside the sandbox;
 * a private, size-limited /tmp (the working directory and $HOME), wiped after every submission;
 * rlimits: address space, processes, file size, open files, no core dumps;
 * a cleared environment: PATH, HOME, LANG and two cache folders, none of which mentions grading.

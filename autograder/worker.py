@@ -22,6 +22,7 @@ import time
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # what the worker accepts from one child in total
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # one cell's message; larger records are dropped by the child
+CELL_GRACE_S = 5.0  # beyond a cell's limit before the worker stops a cell that ignores the interrupt
 DONE = b'{"done": true}\n'
 _protocol_fd: int | None = None
 
@@ -49,8 +50,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def child_main(job: dict, shell, write_fd: int) -> None:
-    """Runs in the forked child; never returns."""
+def child_main(job: dict, shell, write_fd: int, ack_fd: int | None = None) -> None:
+    """Runs in the forked child; never returns. After each cell's message it waits for the worker's
+    acknowledgement on ``ack_fd``, so a later cell that kills the worker cannot lose the message in the pipe."""
     code = 0
     try:
         os.setsid()
@@ -77,6 +79,11 @@ def child_main(job: dict, shell, write_fd: int) -> None:
                 message["dropped"] = f"the values returned in this cell were too large to grade ({len(line)} bytes)"
                 line = json.dumps(message)
             _write_all(write_fd, line.encode() + b"\n")
+            if ack_fd is not None:
+                try:
+                    os.read(ack_fd, 1)  # the worker has relayed it (b"" if the worker is gone)
+                except OSError:
+                    pass
 
         run_cells(shell, job["cells"], float(job["cell_timeout_s"]), emit, context=context)
         _write_all(write_fd, DONE)
@@ -149,17 +156,29 @@ def clean_sandbox(keep: set[str]) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def run_job(job: dict, shell) -> dict:
-    """Fork a child for the job, collect its messages within the budget, and describe how it ended."""
+def run_job(job: dict, shell, relay=None) -> dict:
+    """Fork a child for the job, collect its messages within the budget, and describe how it ended.
+    ``relay(message)`` gets each cell's message as soon as the cell finishes."""
     job = dict(job, workdir=prepare_workdir(job))
     try:
-        return _run_forked(job, shell)
+        return _run_forked(job, shell, relay)
     finally:
         shutil.rmtree(job["workdir"], ignore_errors=True)
 
 
-def _run_forked(job: dict, shell) -> dict:
+def _parse(line: bytes) -> dict | None:
+    if not line.strip():
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _run_forked(job: dict, shell, relay=None) -> dict:
     read_fd, write_fd = os.pipe()
+    ack_read, ack_write = os.pipe()
     start = time.monotonic()
     for _attempt in range(50):  # a fork can fail for a moment while the last submission's processes are reaped
         try:
@@ -168,22 +187,32 @@ def _run_forked(job: dict, shell) -> dict:
         except BlockingIOError:
             time.sleep(0.1)
     else:
-        os.close(read_fd)
-        os.close(write_fd)
+        for fd in (read_fd, write_fd, ack_read, ack_write):
+            os.close(fd)
         return {"job": job.get("job"), "status": "error", "ended": "the grader could not start a process for it",
                 "cells": [], "seconds": round(time.monotonic() - start, 3)}
     if pid == 0:
         os.close(read_fd)
-        child_main(job, shell, write_fd)
+        os.close(ack_write)
+        child_main(job, shell, write_fd, ack_read)
     os.close(write_fd)
+    os.close(ack_read)
     deadline = start + float(job["notebook_timeout_s"])
-    buffer, total, status, eof = bytearray(), 0, "ok", False
-    while not eof:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    # A cell that swallows its interrupt (catching BaseException in a loop) is stopped from here: one message per
+    # cell arrives on the pipe, so no message for the cell limit plus a grace period means the cell is stuck.
+    cell_limit = float(job["cell_timeout_s"]) + CELL_GRACE_S
+    cell_deadline = start + cell_limit
+    pending, cells, total = bytearray(), [], 0
+    status, eof, stuck, done = "ok", False, False, False
+    while not eof and not done:
+        now = time.monotonic()
+        if now >= deadline:
             status = "timeout"
             break
-        ready, _, _ = select.select([read_fd], [], [], remaining)
+        if now >= cell_deadline:
+            status, stuck = "crashed", True
+            break
+        ready, _, _ = select.select([read_fd], [], [], min(deadline, cell_deadline) - now)
         if not ready:
             continue
         chunk = os.read(read_fd, 1 << 20)
@@ -194,20 +223,34 @@ def _run_forked(job: dict, shell) -> dict:
         if total > MAX_RESULT_BYTES:
             status = "too_large"
             break
-        buffer.extend(chunk)
-        if buffer.endswith(DONE):  # finished, even if something it started still holds the pipe open
-            break
+        pending.extend(chunk)
+        *lines, rest = bytes(pending).split(b"\n")
+        pending = bytearray(rest)
+        for line in lines:  # each finished cell goes to the grader at once, so a crash later loses nothing
+            message = _parse(line)
+            if message is None:
+                continue
+            if message.get("done") is True:
+                done = True  # finished, even if something it started still holds the pipe open
+                break
+            cells.append(message)
+            cell_deadline = time.monotonic() + cell_limit
+            if relay is not None:
+                relay(message)
+            try:
+                os.write(ack_write, b"a")  # the child may run its next cell
+            except OSError:
+                pass
     exit_code = None
     if status == "ok":
-        finished = buffer.endswith(DONE)
-        limit = min(deadline, time.monotonic() + 5.0) if finished else deadline
+        limit = min(deadline, time.monotonic() + 5.0) if done else deadline
         while True:
             waited, code = os.waitpid(pid, os.WNOHANG)
             if waited:
                 exit_code = code
                 break
             if time.monotonic() > limit:
-                if not finished:
+                if not done:
                     status = "timeout"
                 break
             time.sleep(0.01)
@@ -221,24 +264,15 @@ def _run_forked(job: dict, shell) -> dict:
         except ChildProcessError:
             exit_code = None
     os.close(read_fd)
-    cells, done = [], False
-    for line in bytes(buffer).split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, dict) and message.get("done") is True:
-            done = True
-        elif isinstance(message, dict):
-            cells.append(message)
+    os.close(ack_write)
     if status == "ok" and not done:
         status = "crashed"
     ended = None
     if exit_code is not None:
         ended = (f"exit code {os.waitstatus_to_exitcode(exit_code)}" if os.WIFEXITED(exit_code)
                  else f"killed by signal {os.WTERMSIG(exit_code)}" if os.WIFSIGNALED(exit_code) else None)
+    if stuck:
+        ended = f"a cell ignored its time limit of {job['cell_timeout_s']:g} s and was stopped"
     return {"job": job.get("job"), "status": status, "ended": ended, "cells": cells,
             "seconds": round(time.monotonic() - start, 3)}
 
@@ -273,9 +307,10 @@ def main() -> None:
         job = json.loads(line)
         if job.get("quit"):
             break
-        answer = run_job(job, shell)
+        answer = run_job(job, shell, relay=lambda message: protocol.write(json.dumps({"cell": message}) + "\n"))
         if sandboxed:
             clean_sandbox(keep)
+        answer["cells"] = []  # already relayed, one line each
         protocol.write(json.dumps(answer) + "\n")
 
 
