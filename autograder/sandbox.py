@@ -111,7 +111,9 @@ def command(inner: list[str], uid: int, limits: Limits, assignment_files: Path |
         raise RuntimeError("bubblewrap (bwrap) and setpriv are needed for the grading sandbox")
     args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--clearenv"]
-    made: set[str] = set()
+    # the private /tmp first: binds that live under /tmp on the host (a checkout in /tmp) are mounted on top of it
+    args += ["--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}
     for system_link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(system_link):
             args += ["--symlink", os.readlink(system_link), system_link]
@@ -122,8 +124,7 @@ def command(inner: list[str], uid: int, limits: Limits, assignment_files: Path |
         made.add(inside)
     if assignment_files is not None:
         args += ["--ro-bind", str(assignment_files), ASSIGNMENT_FILES]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-             "--chdir", "/tmp",
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp",
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
              "--setenv", "HOME", "/tmp/home",
              "--setenv", "LANG", "C.UTF-8",

@@ -25,6 +25,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # one cell's message; larger records are d
 CELL_GRACE_S = 5.0  # beyond a cell's limit before the worker stops a cell that ignores the interrupt
 DONE = b'{"done": true}\n'
 _protocol_fd: int | None = None
+_tmp_at_start: set[str] = set()  # what the sandbox's /tmp held before any student code ran
 
 
 def preload():
@@ -144,6 +145,8 @@ def clean_sandbox(keep: set[str]) -> None:
         time.sleep(0.02)
     tmp = tempfile.gettempdir()
     for name in os.listdir(tmp):
+        if name in _tmp_at_start:  # read-only mount points of the sandbox (a checkout that lives in /tmp)
+            continue
         path = os.path.join(tmp, name)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -296,6 +299,7 @@ def main() -> None:
     protocol = os.fdopen(_protocol_fd, "w", buffering=1)
     os.dup2(2, 1)  # stray prints while importing go to stderr, not into the protocol
     if sandboxed:
+        _tmp_at_start.update(os.listdir(tempfile.gettempdir()))
         os.makedirs(os.environ.get("HOME", "/tmp/home"), exist_ok=True)
         make_undumpable()
     shell = preload()
