@@ -693,8 +693,9 @@ def case_infinite_loop():
 
 def case_budget_evader():
     """11b. Right answers; after the gaussian_kl tests a cell disarms the cell timer (ignores SIGALRM, clears the
-    interval timer, swallows every exception) and spins (bounded at 10 minutes). Only the notebook budget can stop
-    it: status timeout, the 4 points earned before it stay, the bonus test never runs."""
+    interval timer, swallows every exception) and spins (bounded at 10 minutes). The worker's watchdog stops it at
+    the cell limit plus a grace period: the 4 points earned before it stay and the bonus test runs in a fresh
+    process."""
     nb = solution()
     insert_after(nb, "test_gaussian_kl_visible", hidden_code('''
         import signal, time
