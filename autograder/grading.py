@@ -159,7 +159,7 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
         label = crashed.get("grade_id") or f"cell {crashed['position'] + 1}"
         crashes.append(f"{label} ({why})")
         messages[crashed["position"]] = {"position": crashed["position"], "grade_id": crashed.get("grade_id"),
-                                         "status": "error", "records": [],
+                                         "status": "crashed", "records": [],
                                          "error": f"the notebook's process ended while this cell ran ({why})"}
         skip.add(crashed["position"])
         if attempt == max_restarts:
@@ -192,7 +192,7 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
             answered = cell.role == TASK or cell.grade_id not in assembled.unanswered
             manual.append(ManualCell(cell.grade_id, source_by_id[cell.grade_id].points, answered,
                                      assembled.answers.get(cell.grade_id, "")))
-        if message is not None and message.get("status") in ("error", "timeout") and cell.role != "test":
+        if message is not None and message.get("status") in ("error", "timeout", "crashed") and cell.role != "test":
             label = f"answer cell {cell.grade_id}" if cell.role == SOLUTION else \
                 f"cell {cell.position + 1}" + (f" ({cell.grade_id})" if cell.grade_id else "")
             student_errors.append(f"{label}: {str(message.get('error'))[:STUDENT_ERROR_CHARS]}")

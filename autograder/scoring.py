@@ -74,7 +74,7 @@ def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, ru
         if message.get("dropped"):
             cause = message["dropped"]
         elif error:
-            cause = f"the cell raised {error}"
+            cause = error if status == "crashed" else f"the cell raised {error}"
         else:
             cause = "the test did not reach this check"
         verdicts = []
