@@ -1,7 +1,6 @@
 """Shared fixtures: the repository root and one fast-mode build of the book per test session."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,17 +33,11 @@ def built_book(tmp_path_factory) -> Path:
     existing = os.environ.get("VAE_BOOK_HTML")
     if existing:
         return Path(existing)
-    copy = tmp_path_factory.mktemp("book")
-    for name in ["_config.yml", "_toc.yml", "book", "vaelib", "scripts"]:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy / name)
-    if not (copy / "book/_static/mathjax/tex-chtml.js").exists():
+    if not (ROOT / "book/_static/mathjax/tex-chtml.js").exists():
         pytest.fail("MathJax is not installed in book/_static/mathjax: run `make setup` (scripts/install_mathjax.sh)")
+    copy = tmp_path_factory.mktemp("book")
     env = dict(os.environ, VAE_BOOK_FAST="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    result = subprocess.run(["bash", "scripts/build_book.sh", str(copy)], cwd=copy, env=env,
+    result = subprocess.run(["bash", str(ROOT / "scripts/build_book.sh"), "--copy-to", str(copy)], env=env,
                             capture_output=True, text=True, timeout=1800)
     log = result.stdout + result.stderr
     (copy / "build.log").write_text(log)
