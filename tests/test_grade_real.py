@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_IDS = sorted(p.name for p in (ROOT / "solutions").glob("*") if (p / f"{p.name}.ipynb").is_file())
 
 
+
+def grade(tmp_path: Path, assignment_id: str, timeout: int) -> dict[str, dict]:
+    """Grade tmp_path/subs with the real command; the grades.csv rows by student."""
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment_id, "subs",
+                             "--output", "out", "--workers", "2", "--no-progress"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "out" / "grades.csv") as handle:
+        return {r["student_id"]: r for r in csv.DictReader(handle)}
+
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id", REAL_IDS or [pytest.param("(none)", marks=pytest.mark.skip("no "
                                                                                                      "assignments"))])
@@ -20,12 +30,7 @@ def test_solution_full_marks_and_exercise_zero(tmp_path, assignment_id):
     for student, folder in [("solution", "solutions"), ("exercise", "exercises")]:
         (tmp_path / "subs" / student).mkdir(parents=True)
         shutil.copy(ROOT / folder / assignment_id / f"{assignment_id}.ipynb", tmp_path / "subs" / student)
-    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment_id, "subs",
-                             "--output", "out", "--workers", "2", "--no-progress"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stderr[-4000:]
-    with open(tmp_path / "out" / "grades.csv") as handle:
-        rows = {r["student_id"]: r for r in csv.DictReader(handle)}
+    rows = grade(tmp_path, assignment_id, timeout=1800)
     solution, exercise = rows["solution"], rows["exercise"]
     assert solution["status"] == "ok", solution
     tests = solution["message"].split(" test cells passed")[0].split(" of ")
@@ -58,12 +63,7 @@ def test_mutants_lose_points_and_alternatives_keep_them_through_the_cli(tmp_path
     shutil.copy(ROOT / "solutions" / assignment_id / f"{assignment_id}.ipynb", tmp_path / "subs" / "solution")
     statistical = {f"{prefix}_{v.name}" for prefix, group in (("mutant", module.MUTANTS), ("alt", module.ALTERNATIVES))
                    for v in group if v.statistical}
-    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment_id, "subs",
-                             "--output", "out", "--workers", "2", "--no-progress"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=3600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    with open(tmp_path / "out" / "grades.csv") as handle:
-        rows = {r["student_id"]: r for r in csv.DictReader(handle)}
+    rows = grade(tmp_path, assignment_id, timeout=3600)
     full = float(rows["solution"]["score"])
     assert full == float(rows["solution"]["max_score"]) + float(rows["solution"]["bonus"])
     alternatives = {k: float(r["score"]) for k, r in rows.items() if k.startswith("alt_")}
