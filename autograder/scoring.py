@@ -1,7 +1,7 @@
 """Turn what the student's process reported (plain records) into points, on the trusted side.
 
 A test cell earns its points iff every ``check(...)`` call parsed from the INSTRUCTOR's source of that cell has a
-record made while that cell ran, and :func:`autograder.checks.judge` passes it with the seed the grader chose, and
+record made while that cell ran, and :func:`autograder.judging.judge` passes it with the seed the grader chose, and
 the cell did not time out. Nothing the student's process printed decides anything: a test cell without a check()
 call earns nothing, since only the student's own process could say whether it ran cleanly.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import checks
+from .judging import JUDGES, Verdict, judge
 from .source import ExpectedCheck, SourceCell
+from .student.probes import seed_for
 
 NOT_RUN = {
     "timeout": "the notebook used up its time budget of {budget:g} s before this cell ran",
@@ -31,26 +32,20 @@ class CellResult:
     messages: list[str] = field(default_factory=list)
 
 
-def seed_for(master_seed: int, name: str, kind: str) -> int:
-    return checks.VISIBLE_SEED if kind == "visible" else checks.derive_seed(master_seed, name, kind)
-
-
-def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str) -> checks.Verdict:
+def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str) -> Verdict:
     name, kind = expected.name, expected.kind
     if record is None:
-        return checks.Verdict(False, f"{name} ({kind} tests): no result was recorded, because {cause}.")
-    if name not in checks.REGISTRY:
-        return checks.Verdict(False, f"{name}: the grader has no such check (please tell your instructor).")
+        return Verdict(False, f"{name} ({kind} tests): no result was recorded, because {cause}.")
+    if name not in JUDGES:
+        return Verdict(False, f"{name}: the grader has no such check (please tell your instructor).")
+    outcomes = record.get("outcomes")
+    if not isinstance(outcomes, list):
+        return Verdict(False, f"{name} ({kind} tests): the recorded results could not be read.")
     try:
-        outcomes = [checks.Outcome.from_json(o) for o in record.get("outcomes", [])]
-    except Exception:  # noqa: BLE001 - malformed data from the student's process
-        return checks.Verdict(False, f"{name} ({kind} tests): the recorded results could not be read.")
-    try:
-        return checks.judge(name, seed_for(master_seed, name, kind), kind, outcomes)
+        return judge(name, seed_for(master_seed, name, kind), kind, outcomes)
     except Exception as error:  # noqa: BLE001 - a value the assess function did not expect
-        return checks.Verdict(False, f"{name} ({kind} tests): the returned value could not be assessed "
-                                     f"({type(error).__name__}). {checks.REGISTRY[name].what}. "
-                                     f"Read: {checks.REGISTRY[name].section}")
+        return Verdict(False, f"{name} ({kind} tests): the returned value could not be assessed "
+                              f"({type(error).__name__}). {JUDGES[name].what}. Read: {JUDGES[name].section}")
 
 
 def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,

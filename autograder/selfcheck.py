@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from .assemble import InvalidNotebook, assemble, code_cells_for_run, read_notebook
-from .cellrunner import make_shell, run_cells
 from .course import REPO_ROOT, UsageError
 from .source import TEST, load_source
+from .student.cellrunner import make_shell, run_cells
 
 
 def _source_for(notebook_path: Path, course_root: Path | None):

@@ -37,9 +37,9 @@ def preload():
     import scipy.special  # noqa: F401
     import torch  # noqa: F401
 
-    import autograder.checks  # noqa: F401  (also registers the checks)
+    import autograder.checks  # noqa: F401  (registers the probes)
 
-    from .cellrunner import make_shell
+    from .student.cellrunner import make_shell
 
     return make_shell()
 
@@ -66,12 +66,12 @@ def child_main(job: dict, shell, write_fd: int, ack_fd: int | None = None) -> No
         import torch
 
         torch.set_num_threads(max(1, int(job.get("threads", 1))))
-        from autograder import checks
+        from autograder.student import probes
 
-        from .cellrunner import run_cells
+        from .student.cellrunner import run_cells
 
-        context = checks.GradingContext(int(job["master_seed"]))
-        checks.set_grading_context(context)
+        context = probes.GradingContext(int(job["master_seed"]))
+        probes.set_grading_context(context)
 
         def emit(message: dict) -> None:
             line = json.dumps(message, allow_nan=True)

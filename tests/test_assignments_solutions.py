@@ -1,7 +1,7 @@
 """The four assignments: well-formed nbgrader source notebooks whose solutions pass every check.
 
 Runs the graded functions in-process (setup and solution cells exec'd in a namespace) and calls
-autograder.checks.probe/judge directly; the end-to-end grading through the CLI is tested elsewhere.
+autograder.student.probes.probe and autograder.judging.judge directly; the CLI end to end is tested elsewhere.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import nbformat
 import pytest
 
 from autograder.assignments import ASSIGNMENTS
-from autograder.checks import REGISTRY, VISIBLE_SEED
+from autograder.judging import JUDGES as REGISTRY
+from autograder.student.probes import VISIBLE_SEED
 from tests.submissions.harness import argument_for, run_check, solution_namespace
 from tests.submissions.make_submissions import ASSIGNMENTS as IDS
 from tests.submissions.make_submissions import load_solution

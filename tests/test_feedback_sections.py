@@ -6,7 +6,7 @@ When a maintainer renames a heading in book/, this test names the checks whose f
 import re
 from pathlib import Path
 
-from autograder import checks
+from autograder.judging import JUDGES
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -26,7 +26,7 @@ def test_every_check_points_at_an_existing_chapter_and_section():
     headings = book_headings()
     all_headings = set().union(*headings.values())
     problems = []
-    for name, check in checks.REGISTRY.items():
+    for name, check in JUDGES.items():
         chapters = re.findall(r"Chapter \d \(([^)]+)\)", check.section)
         if not chapters:
             problems.append(f"{name}: names no chapter ({check.section!r})")

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from autograder.checks import REGISTRY
+from autograder.judging import JUDGES
 from tests.submissions.harness import argument_for, run_check, variant_namespace
 from tests.submissions.make_submissions import MUTANTS, apply_replacement, load_solution
 
@@ -29,7 +29,7 @@ def test_there_are_enough_realistic_mutants():
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_fails_its_check(mutant):
-    assert all(name in REGISTRY for name in mutant.checks)
+    assert all(name in JUDGES for name in mutant.checks)
     changed = apply_replacement(load_solution(mutant.assignment), mutant.function, mutant.source)
     assert changed != load_solution(mutant.assignment)
     scope = variant_namespace(mutant)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.checks import DELTA, POWER, REGISTRY, normal_quantile
+from autograder.judging import JUDGES
+from autograder.judging.compare import DELTA, POWER, normal_quantile
 from tests.submissions.harness import estimates, power, solution_namespace, variant_namespace
 from tests.submissions.make_submissions import MUTANTS
 
 STATISTICAL = [m for m in MUTANTS if m.statistical]
-STAT_CHECKS = sorted(name for name, check in REGISTRY.items() if check.statistics is not None)
+STAT_CHECKS = sorted(name for name, check in JUDGES.items() if check.statistics is not None)
 SOLUTION_FUNCTION = {"mc_log_marginal": ("ps1_likelihood", "mc_log_marginal"), "elbo": ("ps3_elbo", "elbo"),
                      "iwae_bound": ("ps3_elbo", "iwae_bound"), "reparameterize": ("ps4_gradients", "reparameterize"),
                      "score_function_gradient": ("ps4_gradients", "score_function_gradient"),

@@ -16,7 +16,10 @@ if str(HERE) not in sys.path:
 from make_submissions import namespace  # noqa: E402
 from variants import Variant  # noqa: E402
 
-from autograder.checks import REGISTRY, StatSpec, Verdict, draw_cases, judge, probe  # noqa: E402
+from autograder.judging import JUDGES, Verdict, judge, prepared_cases  # noqa: E402
+from autograder.judging.compare import StatSpec  # noqa: E402
+from autograder.student.probes import PROBES, probe  # noqa: E402
+from autograder.student.values import to_value  # noqa: E402
 
 # The grading-correctness tests call many small-tensor functions: on a loaded 2-core machine torch's intra-op
 # threads only spin (measured 8x slower), so this process computes single-threaded.
@@ -53,15 +56,16 @@ def variant_namespace(variant: Variant) -> dict:
 
 
 def run_check(name: str, func, seed: int, kind: str = "hidden") -> Verdict:
-    return judge(name, seed, kind, probe(name, func, seed, kind))
+    """Probe in this process, then judge the records as the grader receives them (JSON-shaped, validated)."""
+    return judge(name, seed, kind, [outcome.to_json() for outcome in probe(name, func, seed, kind)])
 
 
 def estimates(name: str, func, seed: int, repetitions: int) -> list[tuple[StatSpec, np.ndarray]]:
     """For every statistical case of ``name`` drawn from ``seed``: (its StatSpec, the estimates of ``repetitions``
     independent calls, shape (repetitions, components)). Estimates that cannot be extracted (errors, wrong shapes)
     make the entry None."""
-    check = REGISTRY[name]
-    cases = draw_cases(name, seed, "hidden")
+    check = JUDGES[name]
+    cases = prepared_cases(name, seed, "hidden")
     result = []
     for index, case in enumerate(cases):
         spec = check.statistics(case)
@@ -81,9 +85,7 @@ def estimates(name: str, func, seed: int, repetitions: int) -> list[tuple[StatSp
 
 def probe_one(name: str, func, case: dict, index: int):
     """Call ``func`` on one already-drawn case the way probe() does; returns the Value."""
-    from autograder.checks import to_value
-
-    return to_value(REGISTRY[name].call(func, case))
+    return to_value(PROBES[name].call(func, case))
 
 
 def power(spec: StatSpec, samples: np.ndarray) -> tuple[float, str]:

@@ -10,7 +10,7 @@ The small API used by the grading-correctness tests, the engine's end-to-end tes
   implementations that must keep them), from ``mutants.py`` and ``alternatives.py`` next to this file.
 * ``namespace(assignment, variant=None) -> dict``: the solution's setup cell and solution cells executed in a fresh
   namespace (test cells and demonstration cells skipped), with the variant's function swapped in: fast, in-process
-  access to the graded functions for ``autograder.checks.probe`` / ``judge``.
+  access to the graded functions for ``autograder.student.probes.probe`` / ``autograder.judging.judge``.
 * ``make_submissions(assignment, target)``: writes ``target/<variant name>/<assignment>.ipynb`` for every mutant and
   alternative of the assignment (the benchmark and end-to-end tests use it).
 

@@ -130,7 +130,7 @@ def run_cells(shell, cells: list[dict], cell_timeout_s: float, emit: Callable[[d
               context=None, output_limit: int = OUTPUT_LIMIT_BYTES) -> None:
     """Run ``cells`` ({"position", "source", "grade_id"}) in order; ``emit`` gets one plain dict per cell.
 
-    With a grading ``context`` (autograder.checks.GradingContext), ``context.current_cell`` is the test cell's
+    With a grading ``context`` (autograder.student.probes.GradingContext), ``context.current_cell`` is the test cell's
     grade_id while it runs (None for every other cell) and the records made during a test cell are attached.
     """
     for cell in cells:

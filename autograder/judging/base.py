@@ -1,0 +1,94 @@
+"""How a check is judged, on the grader's side (never mounted in the sandbox).
+
+A :class:`Judge` holds, for one check, the assessment of one case (``assess(case, value)`` raises
+:class:`CheckFailure` with a readable message), where in the book to read (``section``) and what the check tests
+(``what``). Statistical checks also give ``statistics(case) -> StatSpec`` (the truth and the sd a correct estimate
+has) and ``estimate(case, value)``; tests/test_grading_correctness_power.py measures their power with them.
+
+:func:`judge` re-draws the cases from the seed with the student-side drawer (autograder.student.probes), decodes
+the records the student's process sent (autograder.judging.records validates every field) and assesses each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..student.probes import PROBES, draw_cases
+from ..student.values import Outcome, Value
+from .records import RecordError, decode_outcome
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    message: str
+    details: list[str] = field(default_factory=list)
+
+
+class CheckFailure(Exception):
+    """Raised inside a judge to fail a check with a readable message."""
+
+
+@dataclass(frozen=True)
+class Judge:
+    name: str
+    assess: Callable[[dict, Value], None]
+    section: str
+    what: str
+    statistics: Callable | None = None  # statistics(case) -> StatSpec | None (None: an exact case)
+    estimate: Callable | None = None  # estimate(case, value) -> np.ndarray compared with StatSpec.truth
+    statistical: Callable[[dict], bool] | None = None  # which cases are statistical (default: all, if statistics)
+
+
+JUDGES: dict[str, Judge] = {}
+
+
+def register_judge(judge_def: Judge) -> Judge:
+    if judge_def.name in JUDGES:
+        raise ValueError(f"judge {judge_def.name!r} registered twice")
+    if judge_def.name not in PROBES:
+        raise ValueError(f"judge {judge_def.name!r} has no probe (autograder/student/cases)")
+    JUDGES[judge_def.name] = judge_def
+    return judge_def
+
+
+def prepared_cases(name: str, seed: int, kind: str) -> list[dict]:
+    """The cases the student's process was called on, each with its share ``delta`` of the false-failure budget
+    when it is judged statistically (Bonferroni over the check call's statistical cases)."""
+    from .compare import DELTA
+
+    judge_def = JUDGES[name]
+    cases = draw_cases(name, seed, kind)
+    if judge_def.statistics is not None:
+        statistical = [c for c in cases if judge_def.statistical is None or judge_def.statistical(c)]
+        for case in statistical:
+            case["delta"] = DELTA / len(statistical)
+    return cases
+
+
+def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict]) -> Verdict:
+    """Re-draw the cases from ``seed`` and assess each outcome against the reference. ``outcomes`` are the raw
+    records from the student's process (validated here) or already decoded Outcome objects (in-process use)."""
+    judge_def = JUDGES[name]
+    label = f"{name} ({kind} tests)"
+    try:
+        decoded = [o if isinstance(o, Outcome) else decode_outcome(o) for o in outcomes]
+    except RecordError as error:
+        return Verdict(False, f"{label}: the recorded results could not be read ({error}). "
+                              f"Read: {judge_def.section}")
+    cases = prepared_cases(name, seed, kind)
+    if len(decoded) != len(cases) or sorted(o.case for o in decoded) != list(range(len(cases))):
+        return Verdict(False, f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} "
+                              f"results). Read: {judge_def.section}")
+    for outcome in sorted(decoded, key=lambda o: o.case):
+        case = cases[outcome.case]
+        where = f"case {outcome.case + 1} of {len(cases)}"
+        if outcome.error is not None:
+            return Verdict(False, f"{label}, {where}: {judge_def.what}\nYour function raised: {outcome.error}\n"
+                                  f"Read: {judge_def.section}")
+        try:
+            judge_def.assess(case, outcome.value)
+        except CheckFailure as failure:
+            return Verdict(False, f"{label}, {where}: {judge_def.what}\n{failure}\nRead: {judge_def.section}")
+    return Verdict(True, f"{label}: passed {len(cases)} case(s).")

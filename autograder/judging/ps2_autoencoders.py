@@ -1,0 +1,112 @@
+"""ps2_autoencoders: how each check's returned values are judged (grader side only, never mounted in the sandbox).
+
+The cases are drawn by autograder/student/cases/ps2_autoencoders.py from the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import CheckFailure, Judge, register_judge
+from .compare import (
+    expect_array,
+    expect_close,
+    expect_items,
+    expect_scalar,
+)
+from .sections import BOOK, CH3
+
+
+def _pca_basis_assess(case, value):
+    from vaelib.pca import pca_basis, principal_angles
+
+    x, k = case["x"], case["k"]
+    basis = expect_array(value, shape=(x.shape[1], k), what="the basis (one column per principal direction)")
+    gram_error = np.abs(basis.T @ basis - np.eye(k)).max()
+    if gram_error > 1e-4:
+        raise CheckFailure(f"The columns of your basis are not orthonormal: B^T B differs from the identity by "
+                           f"{gram_error:.3g}.")
+    worst = principal_angles(basis, pca_basis(x, k)).max()
+    if worst > 1e-3:
+        raise CheckFailure(f"Your basis spans a different subspace from the top-{k} principal subspace of the "
+                           f"(centred) data: the largest principal angle between them is {worst:.3g} rad.")
+
+
+register_judge(Judge(
+    name="pca_basis",
+    assess=_pca_basis_assess,
+    section=f"{BOOK}, {CH3}, section 'The linear auto encoder' (PCA by SVD of the centred data)",
+    what="an orthonormal basis (d, k) of the top-k principal subspace of the centred data",
+))
+
+
+def _angles_assess(case, value):
+    from vaelib.pca import principal_angles
+
+    expected = principal_angles(case["a"], case["b"])[: min(case["a"].shape[1], case["b"].shape[1])]
+    actual = expect_array(value, shape=expected.shape, what="the principal angles (ascending, in radians)")
+    expect_close(actual, expected, rtol=0, atol=2e-3, what="the principal angles (radians, ascending)")
+
+
+register_judge(Judge(
+    name="principal_angles",
+    assess=_angles_assess,
+    section=f"{BOOK}, {CH3}, section 'The subspace is unique, the matrices are not'",
+    what="the principal angles (radians, ascending) between the column spaces of two matrices whose columns "
+         "need not be orthonormal",
+))
+
+
+def _recon_assess(case, value):
+    x, u, v = case["x"], case["U"], case["V"]
+    expected = np.mean(np.sum((x - x @ u.T @ v.T) ** 2, axis=1))
+    expect_close(expect_scalar(value, "the reconstruction error"), expected, rtol=1e-5, atol=1e-8,
+                 what="the mean squared reconstruction error (summed over features, averaged over data points)")
+
+
+register_judge(Judge(
+    name="reconstruction_error",
+    assess=_recon_assess,
+    section=f"{BOOK}, {CH3}, section 'The linear auto encoder'",
+    what="(1/n) sum_i ||x_i - V U x_i||^2 with U (k, d) the encoder and V (d, k) the decoder",
+))
+
+
+LINEAR_AE_MAX_ANGLE = 0.05  # rad; the reference reaches < 1e-3 on these data
+
+
+LINEAR_AE_EXCESS = 1.02  # reconstruction error at most 2% above the PCA optimum
+
+
+def _linear_ae_assess(case, value):
+    from vaelib.pca import pca_basis, principal_angles
+
+    x, k = np.float32(case["x"]).astype(np.float64), case["k"]
+    d = x.shape[1]
+    u_value, v_value = expect_items(value, 2, "(U, V)")
+    u = expect_array(u_value, shape=(k, d), what="the encoder U (code_dim, d)")
+    v = expect_array(v_value, shape=(d, k), what="the decoder V (d, code_dim)")
+    if np.linalg.svd(v, compute_uv=False).min() < 1e-6:
+        raise CheckFailure("The columns of your decoder V are (nearly) linearly dependent: it spans fewer than "
+                           f"{k} directions.")
+    worst = principal_angles(v, pca_basis(x, k)).max()
+    basis = pca_basis(x, k)
+    optimum = np.mean(np.sum((x - x @ basis @ basis.T) ** 2, axis=1))
+    error = np.mean(np.sum((x - x @ u.T @ v.T) ** 2, axis=1))
+    if worst > LINEAR_AE_MAX_ANGLE:
+        raise CheckFailure(f"The decoder's column space is not the top-{k} principal subspace: the largest "
+                           f"principal angle is {worst:.3g} rad (must be below {LINEAR_AE_MAX_ANGLE}). "
+                           "Train longer or with a larger learning rate, and check the loss.")
+    if error > LINEAR_AE_EXCESS * optimum:
+        raise CheckFailure(f"The reconstruction error of (U, V) is {error:.4g}; PCA reaches {optimum:.4g}. "
+                           f"It must be within {100 * (LINEAR_AE_EXCESS - 1):.0f}% of it: U is not yet the "
+                           "projection onto the decoder's subspace.")
+
+
+register_judge(Judge(
+    name="train_linear_autoencoder",
+    assess=_linear_ae_assess,
+    section=f"{BOOK}, {CH3}, section 'Training it finds the PCA subspace'",
+    what="a linear auto encoder trained by gradient descent reaches the PCA subspace and the PCA reconstruction "
+         "error (within 2%)",
+))

@@ -1,0 +1,133 @@
+"""Decoding what the student's process recorded, trusting nothing (grader side).
+
+Every record arrives as JSON-shaped data that the student's code could have forged. Before any value reaches a
+judge, this module checks each field's type, that the nesting is shallow, that the array's real shape and dtype
+(read from the ``.npy`` header BEFORE the data is loaded) equal the claimed ones, and that no array is larger than
+``MAX_ELEMENTS``. A violation raises :class:`RecordError`, which fails that check with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+
+import numpy as np
+
+from ..student.values import Outcome, Value
+
+KINDS = ("tensor", "ndarray", "float", "int", "bool", "tuple", "other")
+ARRAY_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                "uint64", "bool", "complex64", "complex128")
+CLAIMED_DTYPES = ARRAY_DTYPES + ("bfloat16",)
+CARRIED_AS = {"bfloat16": "float64"}  # to_value() sends bfloat16 tensors as float64 arrays
+MAX_ELEMENTS = 4_000_000  # per array: larger than any check asks for (the biggest is 200 x 2 x 3 x 10 doubles)
+MAX_DIMS = 8
+MAX_ITEMS = 64  # entries of a returned tuple
+MAX_DEPTH = 4  # tuples inside tuples
+MAX_TEXT = 4000
+MAX_CASES = 10_000
+
+
+class RecordError(ValueError):
+    """A record that does not have the form the student-side code writes."""
+
+
+def _text(value, what: str, allow_none: bool = True) -> str | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{what} is not text")
+    return value[:MAX_TEXT]
+
+
+def _shape(value) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > MAX_DIMS:
+        raise RecordError("a shape is not a short list")
+    if not all(type(n) is int and 0 <= n <= MAX_ELEMENTS for n in value):
+        raise RecordError("a shape holds something other than small non-negative integers")
+    if math.prod(value) > MAX_ELEMENTS:
+        raise RecordError(f"an array claims {math.prod(value)} elements (the grader accepts {MAX_ELEMENTS})")
+    return tuple(value)
+
+
+def _array(encoded, claimed_shape: tuple[int, ...] | None, claimed_dtype: str | None) -> np.ndarray:
+    if not isinstance(encoded, str):
+        raise RecordError("an array is not base64 text")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise RecordError("an array is not valid base64") from None
+    buffer = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(buffer)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise RecordError(f"an array has .npy version {version}")
+        shape, _fortran, dtype = read_header(buffer, max_header_size=1024)
+    except RecordError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any malformed header
+        raise RecordError(f"an array has no valid .npy header ({type(error).__name__})") from None
+    if dtype.hasobject or dtype.name not in ARRAY_DTYPES:
+        raise RecordError(f"an array has dtype {dtype.name!r}")
+    if claimed_shape is not None and tuple(shape) != claimed_shape:
+        raise RecordError(f"an array's data has shape {tuple(shape)} but claims {claimed_shape}")
+    expected_dtype = CARRIED_AS.get(claimed_dtype, claimed_dtype)
+    if expected_dtype is not None and dtype.name != expected_dtype:
+        raise RecordError(f"an array's data has dtype {dtype.name} but claims {claimed_dtype}")
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise RecordError(f"an array has {count} elements (the grader accepts {MAX_ELEMENTS})")
+    if len(raw) - buffer.tell() != count * dtype.itemsize:
+        raise RecordError("an array's data is not as long as its header says")
+    buffer.seek(0)
+    return np.load(buffer, allow_pickle=False)
+
+
+def decode_value(data, depth: int = 0) -> Value:
+    if depth > MAX_DEPTH:
+        raise RecordError("returned values are nested too deeply")
+    if not isinstance(data, dict):
+        raise RecordError("a value is not a record")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise RecordError(f"unknown value kind {str(kind)[:40]!r}")
+    type_name = _text(data.get("type_name"), "a type name", allow_none=False)
+    requires_grad = data.get("requires_grad")
+    if requires_grad is not None and type(requires_grad) is not bool:
+        raise RecordError("requires_grad is not true or false")
+    if kind == "tuple":
+        items = data.get("items")
+        if not isinstance(items, list) or len(items) > MAX_ITEMS:
+            raise RecordError("a returned tuple is not a short list")
+        return Value("tuple", type_name, items=[decode_value(item, depth + 1) for item in items])
+    if kind == "other":
+        return Value("other", type_name)
+    dtype = data.get("dtype")
+    shape = None
+    if kind in ("tensor", "ndarray"):
+        if dtype not in CLAIMED_DTYPES:
+            raise RecordError(f"a {kind} claims dtype {str(dtype)[:40]!r}")
+        shape = _shape(data.get("shape"))
+        array = _array(data.get("npy"), shape, dtype)
+    else:  # float, int, bool: one number
+        dtype = None
+        array = _array(data.get("npy"), (), "bool" if kind == "bool" else "float64")
+    return Value(kind, type_name, dtype, shape, array, None, requires_grad)
+
+
+def decode_outcome(data) -> Outcome:
+    if not isinstance(data, dict):
+        raise RecordError("an outcome is not a record")
+    case = data.get("case")
+    if type(case) is not int or not 0 <= case < MAX_CASES:
+        raise RecordError("an outcome has no valid case number")
+    seconds = data.get("seconds", 0.0)
+    if type(seconds) not in (int, float) or not math.isfinite(seconds):
+        seconds = 0.0
+    value = data.get("value")
+    return Outcome(case, decode_value(value) if value is not None else None,
+                   _text(data.get("error"), "an error message"), float(seconds))

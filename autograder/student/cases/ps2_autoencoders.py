@@ -1,0 +1,87 @@
+"""ps2_autoencoders: how each check draws its cases and calls the student's function.
+
+Student side: mounted in the grading sandbox, so it holds inputs only, never an answer.
+
+The matching judges (references, tolerances, messages) are in autograder/judging/ps2_autoencoders.py, never mounted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..probes import Probe, register_probe
+from .common import as_tensor
+
+
+def _pca_data(rng, n: int, eigenvalues, offset_scale: float) -> np.ndarray:
+    """n points in d = len(eigenvalues) dimensions: covariance Q diag(eigenvalues) Q^T (random rotation Q, a clear
+    gap after the top directions) and a mean of size ~offset_scale (0: the data is centred exactly)."""
+    d = len(eigenvalues)
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    x = rng.normal(size=(n, d)) * np.sqrt(np.asarray(eigenvalues)) @ q.T
+    if offset_scale == 0:
+        return x - x.mean(0, keepdims=True)
+    return x + rng.normal(0, offset_scale, size=d)
+
+
+def _pca_basis_cases(rng, kind):
+    if kind == "visible":
+        return [{"x": np.array([[4.0, 4.0], [6.0, 6.0], [5.5, 5.4], [4.5, 4.6]]), "k": 1},
+                {"x": _pca_data(rng, 50, [5.0, 2.0, 0.3, 0.1], 3.0), "k": 2}]
+    return [{"x": _pca_data(rng, 200, [8.0, 4.0, 2.0, 0.5, 0.3, 0.2][: d], 6.0), "k": k}
+            for d, k in [(5, 2), (6, 3), (4, 1)]]
+
+
+def _pca_basis_call(func, case):
+    return func(as_tensor(case["x"], "float64"), case["k"])
+
+
+register_probe(Probe("pca_basis", cases=_pca_basis_cases, call=_pca_basis_call))
+
+
+def _angles_cases(rng, kind):
+    if kind == "visible":
+        s = 1 / np.sqrt(2)
+        return [{"a": np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), "b": np.array([[1.0, 0.0], [0.0, s], [0.0, s]])}]
+    cases = []
+    for d, k, m in [(6, 2, 3), (5, 2, 2), (7, 3, 1)]:
+        a = rng.normal(size=(d, k)) * rng.uniform(0.2, 3.0, size=k)  # neither normalised nor orthogonal
+        b = np.concatenate([a @ rng.normal(size=(k, min(k, m))) + 0.4 * rng.normal(size=(d, min(k, m))),
+                            rng.normal(size=(d, m - min(k, m)))], axis=1) * rng.uniform(0.2, 3.0, size=m)
+        cases.append({"a": a, "b": b})
+    return cases
+
+
+def _angles_call(func, case):
+    return func(as_tensor(case["a"], "float64"), as_tensor(case["b"], "float64"))
+
+
+register_probe(Probe("principal_angles", cases=_angles_cases, call=_angles_call))
+
+
+def _recon_cases(rng, kind):
+    if kind == "visible":
+        return [{"x": np.array([[1.0, 2.0]]), "U": np.array([[1.0, 0.0]]), "V": np.array([[1.0], [0.0]])}]
+    return [{"x": rng.normal(size=(n, d)), "U": rng.normal(size=(k, d)), "V": rng.normal(size=(d, k))}
+            for n, d, k in [(10, 4, 2), (30, 6, 3)]]
+
+
+def _recon_call(func, case):
+    return func(as_tensor(case["x"], "float64"), as_tensor(case["U"], "float64"), as_tensor(case["V"], "float64"))
+
+
+register_probe(Probe("reconstruction_error", cases=_recon_cases, call=_recon_call))
+
+
+def _linear_ae_cases(rng, kind):
+    eigen = [9.0, 5.0, 3.0, 0.6, 0.4, 0.3, 0.2, 0.1]
+    if kind == "visible":
+        return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": 2}]
+    return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": int(rng.integers(2, 4))}]
+
+
+def _linear_ae_call(func, case):
+    return func(as_tensor(case["x"], "float32"), case["k"])
+
+
+register_probe(Probe("train_linear_autoencoder", cases=_linear_ae_cases, call=_linear_ae_call))

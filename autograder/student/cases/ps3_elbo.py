@@ -1,0 +1,192 @@
+"""ps3_elbo: how each check draws its cases and calls the student's function.
+
+Student side: mounted in the grading sandbox, so it holds inputs only, never an answer.
+
+The matching judges (references, tolerances, messages) are in autograder/judging/ps3_elbo.py, never mounted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..probes import Probe, register_probe
+from .common import as_tensor, away_from_one, split_signs
+
+
+def _gaussian_kl_cases(rng: np.random.Generator, kind: str) -> list[dict]:
+    if kind == "visible":
+        return [{"mu": [[0.0, 0.0]], "log_var": [[0.0, 0.0]]},
+                {"mu": [[1.0, -2.0]], "log_var": [[0.5, -1.0]]}]
+    return [{"mu": rng.normal(0, 2, size=(b, d)).tolist(), "log_var": rng.normal(0, 1.5, size=(b, d)).tolist()}
+            for b, d in [(1, 1), (7, 3), (32, 16)]]
+
+
+def _gaussian_kl_call(func, case):
+    import torch
+
+    return func(torch.tensor(case["mu"], dtype=torch.float32), torch.tensor(case["log_var"], dtype=torch.float32))
+
+
+register_probe(Probe("gaussian_kl", cases=_gaussian_kl_cases, call=_gaussian_kl_call))
+
+
+def _bernoulli_cases(rng, kind):
+    if kind == "visible":
+        return [{"x": np.array([[1.0, 0.0]]), "logits": np.array([[0.0, 0.0]])},
+                {"x": np.array([[1.0, 0.0, 1.0]]), "logits": np.array([[2.0, -1.0, 0.0]])}]
+    x = (rng.random((3, 10)) < 0.5).astype(np.float64)
+    logits = rng.normal(0, 3, size=(5, 3, 10))
+    logits[0, :, :4] = split_signs(rng, 40, 80, size=(3, 4))  # saturated pixels: sigmoid rounds to 0 or 1
+    grey = rng.random((4, 7))
+    return [{"x": x, "logits": logits}, {"x": grey, "logits": rng.normal(0, 2, size=(4, 7))}]
+
+
+def _bernoulli_call(func, case):
+    return func(as_tensor(case["x"]), as_tensor(case["logits"]))
+
+
+register_probe(Probe("bernoulli_log_likelihood", cases=_bernoulli_cases, call=_bernoulli_call))
+
+
+# --- the ELBO and the IWAE bound of a small fixed encoder/decoder ---------------------------------------------
+VAE_X_DIM, VAE_Z_DIM, VAE_HIDDEN = 12, 2, 8
+
+
+def _tiny_vae(rng, batch: int, mu_offset: np.ndarray, log_var_offset: np.ndarray) -> dict:
+    """Plain arrays for encoder(x) = (x A + a, x C + c) and decoder(z) = tanh(z W1 + b1) W2 + b2 (logits)."""
+    return {
+        "x": (rng.random((batch, VAE_X_DIM)) < 0.5).astype(np.float64),
+        "A": rng.normal(0, 0.3, (VAE_X_DIM, VAE_Z_DIM)), "a": mu_offset,
+        "C": rng.normal(0, 0.1, (VAE_X_DIM, VAE_Z_DIM)), "c": log_var_offset,
+        "W1": np.clip(rng.normal(0, 1.0, (VAE_Z_DIM, VAE_HIDDEN)), -2.5, 2.5), "b1": rng.normal(0, 0.5, VAE_HIDDEN),
+        "W2": rng.normal(0, 1.5, (VAE_HIDDEN, VAE_X_DIM)), "b2": rng.normal(0, 0.5, VAE_X_DIM),
+    }
+
+
+def _tiny_vae_cases(rng) -> list[dict]:
+    """Two hidden cases: q far from the prior and narrow (mean offsets of size 1.5-2.5, log-variances near -2), and
+    q wide (log-variances of size 0.8-1.5, either sign): together they expose prior samples, a missing or wrong KL
+    and every sigma / sigma^2 / log-variance confusion."""
+    far = _tiny_vae(rng, 3, split_signs(rng, 1.5, 2.5, VAE_Z_DIM), rng.uniform(-2.5, -1.5, VAE_Z_DIM))
+    wide = _tiny_vae(rng, 3, rng.normal(0, 0.5, VAE_Z_DIM), split_signs(rng, 0.8, 1.5, VAE_Z_DIM))
+    return [far, wide]
+
+
+def tiny_vae_modules(case, dtype: str = "float32"):
+    import torch
+
+    p = {k: as_tensor(case[k], dtype) for k in ("A", "a", "C", "c", "W1", "b1", "W2", "b2")}
+
+    def encoder(x):
+        """x (batch, x_dim) -> (mu, log_var), each (batch, z_dim); log_var is the log-variance."""
+        return x @ p["A"] + p["a"], x @ p["C"] + p["c"]
+
+    def decoder(z):
+        """z (..., z_dim) -> Bernoulli logits (..., x_dim)."""
+        return torch.tanh(z @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+
+    return encoder, decoder
+
+
+ELBO_N = 20_000  # samples the student's elbo() is asked for
+
+
+def _elbo_cases(rng, kind):
+    if kind == "visible":
+        cases = [_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))]
+    else:
+        cases = _tiny_vae_cases(rng)
+    for case in cases:
+        case.update(n_samples=ELBO_N)
+    return cases
+
+
+def _elbo_call(func, case):
+    encoder, decoder = tiny_vae_modules(case)
+    return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
+
+
+register_probe(Probe("elbo", cases=_elbo_cases, call=_elbo_call))
+
+
+IWAE_K, IWAE_CALLS = 8, 200  # samples per estimate, calls per case
+
+
+def _iwae_cases(rng, kind):
+    if kind == "visible":
+        cases = [_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))]
+    else:
+        cases = _tiny_vae_cases(rng)
+    for case in cases:
+        case.update(n_samples=IWAE_K, calls=IWAE_CALLS)
+    return cases
+
+
+def _iwae_call(func, case):
+    """Calls the student's iwae_bound `calls` times (fresh noise each call) and stacks the results (calls, batch),
+    so the grader can average. A result of the wrong kind or shape is returned as it is, for the message."""
+    import torch
+
+    encoder, decoder = tiny_vae_modules(case)
+    x = as_tensor(case["x"])
+    results = []
+    for _ in range(case["calls"]):
+        result = func(x, encoder, decoder, case["n_samples"])
+        if type(result) is not torch.Tensor or tuple(result.shape) != (len(x),):
+            return result
+        results.append(torch.Tensor.detach(result))
+    return torch.stack(results)
+
+
+register_probe(Probe("iwae_bound", cases=_iwae_cases, call=_iwae_call))
+
+
+def _lg_cases(rng, kind):
+    if kind == "visible":
+        return [{"x": np.array([1.0, 0.0]), "W": np.array([[1.0], [0.0]]), "b": np.array([0.0, 0.0]),
+                 "noise_std": 1.0, "q_mean": np.array([0.5]), "q_cov": np.array([[0.5]])}]
+    cases = []
+    for d, k in [(5, 2), (4, 3)]:
+        w, b = rng.normal(size=(d, k)), rng.normal(size=d)
+        s = float(away_from_one(rng))
+        x = w @ rng.normal(size=k) + b + s * rng.normal(size=d)
+        m = rng.normal(size=(k, k))
+        cases.append({"x": x, "W": w, "b": b, "noise_std": s, "q_mean": rng.normal(size=k),
+                      "q_cov": m @ m.T + 0.2 * np.eye(k)})
+    return cases
+
+
+def _lg_args(case):
+    return as_tensor(case["x"], "float64"), as_tensor(case["W"], "float64"), as_tensor(case["b"], "float64"), \
+        float(case["noise_std"])
+
+
+register_probe(Probe("lg_log_marginal", cases=_lg_cases, call=lambda func, case: func(*_lg_args(case))))
+
+
+register_probe(Probe("lg_posterior", cases=_lg_cases, call=lambda func, case: func(*_lg_args(case))))
+
+
+def _kl_full_cases(rng, kind):
+    if kind == "visible":
+        return [{"mu0": np.array([1.0]), "cov0": np.array([[2.0]]), "mu1": np.array([0.0]), "cov1": np.array([[1.0]])}]
+    cases = []
+    for k in (1, 2, 4):
+        a, c = rng.normal(size=(k, k)), rng.normal(size=(k, k))
+        cases.append({"mu0": rng.normal(size=k), "cov0": a @ a.T + 0.3 * np.eye(k), "mu1": rng.normal(size=k),
+                      "cov1": c @ c.T + 0.3 * np.eye(k)})
+    return cases
+
+
+def _kl_full_call(func, case):
+    return func(*(as_tensor(case[k], "float64") for k in ("mu0", "cov0", "mu1", "cov1")))
+
+
+register_probe(Probe("gaussian_kl_full", cases=_kl_full_cases, call=_kl_full_call))
+
+
+def _lg_elbo_call(func, case):
+    return func(*_lg_args(case), as_tensor(case["q_mean"], "float64"), as_tensor(case["q_cov"], "float64"))
+
+
+register_probe(Probe("lg_elbo", cases=_lg_cases, call=_lg_elbo_call))

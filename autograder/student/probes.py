@@ -1,0 +1,100 @@
+"""Calling the student's functions on drawn cases, in the student's process; deciding nothing.
+
+A :class:`Probe` says, for one check, how to draw its cases from a seed (``cases(rng, kind)``, plain data) and how
+to call the student's function on one case (``call(func, case)``). :func:`probe` runs them and returns
+:class:`~autograder.student.values.Outcome` records. The grader re-draws the same cases from the same seed and
+judges the records (:mod:`autograder.judging`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .values import MAX_ERROR_CHARS, Outcome, to_value
+
+VISIBLE_SEED = 20261126  # visible cases are fixed so students see the same numbers every time
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    cases: Callable[[np.random.Generator, str], list[dict]]
+    call: Callable[[Callable, dict], Any]
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def register_probe(probe_def: Probe) -> Probe:
+    if probe_def.name in PROBES:
+        raise ValueError(f"probe {probe_def.name!r} registered twice")
+    PROBES[probe_def.name] = probe_def
+    return probe_def
+
+
+def derive_seed(master_seed: int, name: str, kind: str) -> int:
+    """Per-check seed from a submission's master seed (so checks do not share random streams)."""
+    digest = hashlib.sha256(f"{master_seed}:{name}:{kind}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def seed_for(master_seed: int, name: str, kind: str) -> int:
+    return VISIBLE_SEED if kind == "visible" else derive_seed(master_seed, name, kind)
+
+
+def draw_cases(name: str, seed: int, kind: str) -> list[dict]:
+    return PROBES[name].cases(np.random.default_rng(seed), kind)
+
+
+def describe_exception(error: BaseException) -> str:
+    try:
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    except Exception:  # noqa: BLE001 - a student's exception with a broken __str__
+        text = type(error).__name__
+    return text[:MAX_ERROR_CHARS]
+
+
+def probe(name: str, func: Callable, seed: int, kind: str) -> list[Outcome]:
+    """Call ``func`` on every case and record what came back. Never raises for student errors."""
+    probe_def = PROBES[name]
+    outcomes = []
+    for index, case in enumerate(draw_cases(name, seed, kind)):
+        start = time.perf_counter()
+        try:
+            value = to_value(probe_def.call(func, case))
+            outcomes.append(Outcome(index, value=value, seconds=time.perf_counter() - start))
+        except Exception as error:  # the student's exception becomes data
+            outcomes.append(Outcome(index, error=describe_exception(error), seconds=time.perf_counter() - start))
+    return outcomes
+
+
+class GradingContext:
+    """Installed by the grading runner in the student's process: ``check`` records instead of judging."""
+
+    def __init__(self, master_seed: int):
+        self.master_seed = master_seed
+        self.records: list[dict] = []
+        self.current_cell: str | None = None
+
+    def record(self, name: str, kind: str, outcomes: list[Outcome]) -> None:
+        self.records.append({"cell": self.current_cell, "name": name, "kind": kind,
+                             "outcomes": [o.to_json() for o in outcomes]})
+
+
+_context: GradingContext | None = None
+
+
+def set_grading_context(context: GradingContext | None) -> None:
+    global _context
+    _context = context
+
+
+def grading_context() -> GradingContext | None:
+    return _context
