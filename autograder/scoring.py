@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .judging import JUDGES, Verdict, judge
+from .judging.sections import describe
 from .source import ExpectedCheck, SourceCell
 from .student.probes import seed_for
 
@@ -44,8 +45,10 @@ def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int
     try:
         return judge(name, seed_for(master_seed, name, kind), kind, outcomes)
     except Exception as error:  # noqa: BLE001 - a value the assess function did not expect
+        judge_def = JUDGES[name]
         return Verdict(False, f"{name} ({kind} tests): the returned value could not be assessed "
-                              f"({type(error).__name__}). {JUDGES[name].what}. Read: {JUDGES[name].section}")
+                              f"({type(error).__name__}). {judge_def.what}.\nRead: {describe(judge_def.section)}",
+                       judge_def.section)
 
 
 def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,

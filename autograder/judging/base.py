@@ -12,18 +12,19 @@ the records the student's process sent (autograder.judging.records validates eve
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..student.probes import PROBES, draw_cases
 from ..student.values import Outcome, Value
 from .records import RecordError, decode_outcome
+from .sections import Reading, describe
 
 
 @dataclass
 class Verdict:
     passed: bool
     message: str
-    details: list[str] = field(default_factory=list)
+    readings: tuple[Reading, ...] = ()  # where in the book to read (feedback links them)
 
 
 class CheckFailure(Exception):
@@ -34,7 +35,7 @@ class CheckFailure(Exception):
 class Judge:
     name: str
     assess: Callable[[dict, Value], None]
-    section: str
+    section: tuple[Reading, ...]  # where in the book to read, shown with every failure
     what: str
     statistics: Callable | None = None  # statistics(case) -> StatSpec | None (None: an exact case)
     estimate: Callable | None = None  # estimate(case, value) -> np.ndarray compared with StatSpec.truth
@@ -72,23 +73,25 @@ def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict])
     records from the student's process (validated here) or already decoded Outcome objects (in-process use)."""
     judge_def = JUDGES[name]
     label = f"{name} ({kind} tests)"
+    read = f"Read: {describe(judge_def.section)}"
+
+    def failed(message: str) -> Verdict:
+        return Verdict(False, f"{message}\n{read}", judge_def.section)
+
     try:
         decoded = [o if isinstance(o, Outcome) else decode_outcome(o) for o in outcomes]
     except RecordError as error:
-        return Verdict(False, f"{label}: the recorded results could not be read ({error}). "
-                              f"Read: {judge_def.section}")
+        return failed(f"{label}: the recorded results could not be read ({error}).")
     cases = prepared_cases(name, seed, kind)
     if len(decoded) != len(cases) or sorted(o.case for o in decoded) != list(range(len(cases))):
-        return Verdict(False, f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} "
-                              f"results). Read: {judge_def.section}")
+        return failed(f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} results).")
     for outcome in sorted(decoded, key=lambda o: o.case):
         case = cases[outcome.case]
         where = f"case {outcome.case + 1} of {len(cases)}"
         if outcome.error is not None:
-            return Verdict(False, f"{label}, {where}: {judge_def.what}\nYour function raised: {outcome.error}\n"
-                                  f"Read: {judge_def.section}")
+            return failed(f"{label}, {where}: {judge_def.what}\nYour function raised: {outcome.error}")
         try:
             judge_def.assess(case, outcome.value)
         except CheckFailure as failure:
-            return Verdict(False, f"{label}, {where}: {judge_def.what}\n{failure}\nRead: {judge_def.section}")
+            return failed(f"{label}, {where}: {judge_def.what}\n{failure}")
     return Verdict(True, f"{label}: passed {len(cases)} case(s).")

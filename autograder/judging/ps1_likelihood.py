@@ -17,7 +17,7 @@ from .compare import (
     logsumexp,
     statistical_assess,
 )
-from .sections import BOOK, CH1, CH2
+from .sections import Reading
 
 
 def _gaussian_log_likelihood_assess(case, value):
@@ -30,7 +30,7 @@ def _gaussian_log_likelihood_assess(case, value):
 register_judge(Judge(
     name="gaussian_log_likelihood",
     assess=_gaussian_log_likelihood_assess,
-    section=f"{BOOK}, {CH1}, section 'The log-likelihood'",
+    section=(Reading("ch1-log-likelihood-section", "The log-likelihood"),),
     what="sum_i log N(x_i | mu, sigma^2) with sigma a standard deviation, one number for the whole data set",
 ))
 
@@ -45,7 +45,7 @@ def _log_sum_exp_assess(case, value):
 register_judge(Judge(
     name="log_sum_exp",
     assess=_log_sum_exp_assess,
-    section=f"{BOOK}, {CH1}, section 'Adding probabilities in log space: log-sum-exp'",
+    section=(Reading("ch1-logsumexp-section", "Adding probabilities in log space: log-sum-exp"),),
     what="log(sum(exp(a))) along one dimension, without overflow for entries near ±1000 and with -inf entries",
 ))
 
@@ -61,7 +61,7 @@ def _gaussian_mle_assess(case, value):
 register_judge(Judge(
     name="gaussian_mle",
     assess=_gaussian_mle_assess,
-    section=f"{BOOK}, {CH1}, section 'Maximum likelihood by gradient ascent' (the closed form)",
+    section=(Reading("ch1-gradient-ascent", "Maximum likelihood by gradient ascent"),),
     what="the maximum-likelihood (mu, sigma) of a Gaussian: the sample mean and the 1/n standard deviation",
 ))
 
@@ -78,7 +78,7 @@ def _mixture_assess(case, value):
 register_judge(Judge(
     name="mixture_log_marginal",
     assess=_mixture_assess,
-    section=f"{BOOK}, {CH2}, section 'A discrete latent: the mixture of Gaussians'",
+    section=(Reading("ch2-marginal-section", "The marginal likelihood is an integral"),),
     what="log p(x) = log sum_c pi_c N(x | mu_c, sigma_c^2) per data point (sigmas are standard deviations), "
          "computed stably in log space",
 ))
@@ -97,7 +97,7 @@ def _mc_given_z_assess(case, value):
 register_judge(Judge(
     name="mc_log_marginal_given_z",
     assess=_mc_given_z_assess,
-    section=f"{BOOK}, {CH2}, section 'Naive Monte Carlo over the prior'",
+    section=(Reading("ch2-naive-mc", "Naive Monte Carlo over the prior"),),
     what="log (1/S) sum_s p(x | z_s) for the given prior samples z_s, computed in log space (log-mean-exp)",
 ))
 
@@ -130,6 +130,6 @@ register_judge(Judge(
     assess=statistical_assess(_mc_marginal_statistics, _mc_marginal_estimate, "exp(your estimate of log p(x))"),
     statistics=_mc_marginal_statistics,
     estimate=_mc_marginal_estimate,
-    section=f"{BOOK}, {CH2}, section 'Naive Monte Carlo over the prior'",
+    section=(Reading("ch2-naive-mc", "Naive Monte Carlo over the prior"),),
     what="with z drawn from the prior N(0, 1) by your function, exp(estimate) is an unbiased estimate of p(x)",
 ))

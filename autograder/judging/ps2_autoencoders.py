@@ -14,7 +14,7 @@ from .compare import (
     expect_items,
     expect_scalar,
 )
-from .sections import BOOK, CH3
+from .sections import Reading
 
 
 def _pca_basis_assess(case, value):
@@ -35,7 +35,7 @@ def _pca_basis_assess(case, value):
 register_judge(Judge(
     name="pca_basis",
     assess=_pca_basis_assess,
-    section=f"{BOOK}, {CH3}, section 'The linear auto encoder' (PCA by SVD of the centred data)",
+    section=(Reading("ch3-linear", "The linear auto encoder"),),
     what="an orthonormal basis (d, k) of the top-k principal subspace of the centred data",
 ))
 
@@ -51,7 +51,7 @@ def _angles_assess(case, value):
 register_judge(Judge(
     name="principal_angles",
     assess=_angles_assess,
-    section=f"{BOOK}, {CH3}, section 'The subspace is unique, the matrices are not'",
+    section=(Reading("ch3-not-unique", "The subspace is unique, the matrices are not"),),
     what="the principal angles (radians, ascending) between the column spaces of two matrices whose columns "
          "need not be orthonormal",
 ))
@@ -67,7 +67,7 @@ def _recon_assess(case, value):
 register_judge(Judge(
     name="reconstruction_error",
     assess=_recon_assess,
-    section=f"{BOOK}, {CH3}, section 'The linear auto encoder'",
+    section=(Reading("ch3-linear", "The linear auto encoder"),),
     what="(1/n) sum_i ||x_i - V U x_i||^2 with U (k, d) the encoder and V (d, k) the decoder",
 ))
 
@@ -106,7 +106,7 @@ def _linear_ae_assess(case, value):
 register_judge(Judge(
     name="train_linear_autoencoder",
     assess=_linear_ae_assess,
-    section=f"{BOOK}, {CH3}, section 'Training it finds the PCA subspace'",
+    section=(Reading("ch3-pca", "Training it finds the PCA subspace"),),
     what="a linear auto encoder trained by gradient descent reaches the PCA subspace and the PCA reconstruction "
          "error (within 2%)",
 ))

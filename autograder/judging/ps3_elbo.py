@@ -21,7 +21,7 @@ from .compare import (
     softplus,
     statistical_assess,
 )
-from .sections import BOOK, CH2, CH4, CH5
+from .sections import Reading
 
 
 def _gaussian_kl_assess(case, value):
@@ -34,7 +34,7 @@ def _gaussian_kl_assess(case, value):
 register_judge(Judge(
     name="gaussian_kl",
     assess=_gaussian_kl_assess,
-    section=f"{BOOK}, {CH4}, the closed-form KL between a diagonal Gaussian and N(0, I)",
+    section=(Reading("ch4-closed-form-kl", "The closed-form KL of a diagonal Gaussian"),),
     what="KL(N(mu, diag(exp(log_var))) || N(0, I)) summed over the latent dimensions, one value per row",
 ))
 
@@ -51,7 +51,7 @@ def _bernoulli_assess(case, value):
 register_judge(Judge(
     name="bernoulli_log_likelihood",
     assess=_bernoulli_assess,
-    section=f"{BOOK}, {CH4}, the Bernoulli decoder (log-likelihood from logits, summed over pixels)",
+    section=(Reading("ch4-bernoulli-decoder", "The Bernoulli decoder"),),
     what="sum over pixels of x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), broadcasting x against the logits "
          "and staying finite for logits of size 80",
 ))
@@ -122,7 +122,7 @@ register_judge(Judge(
     assess=statistical_assess(_elbo_statistics, _elbo_estimate, "your ELBO estimate"),
     statistics=_elbo_statistics,
     estimate=_elbo_estimate,
-    section=f"{BOOK}, {CH5}, section 'The ELBO identity', and {CH4} (the reparameterized Monte Carlo estimate)",
+    section=(Reading("ch4-objective", "The objective the code trains"), Reading("ch5-identity", "The ELBO identity")),
     what="the Monte Carlo ELBO E_q[log p(x|z)] - KL(q(z|x) || p(z)) per data point, with n_samples samples of q",
 ))
 
@@ -184,7 +184,7 @@ register_judge(Judge(
     assess=statistical_assess(_iwae_statistics, _iwae_estimate, "the average of your IWAE estimates"),
     statistics=_iwae_statistics,
     estimate=_iwae_estimate,
-    section=f"{BOOK}, {CH5}, section 'Aside: a tighter bound with more samples'",
+    section=(Reading("ch5-iwae", "Aside: a tighter bound with more samples"),),
     what="the importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) with K samples of q per data point",
 ))
 
@@ -203,7 +203,8 @@ def _lg_marginal_assess(case, value):
 register_judge(Judge(
     name="lg_log_marginal",
     assess=_lg_marginal_assess,
-    section=f"{BOOK}, {CH5}, section 'The ELBO identity' (the linear-Gaussian model), and {CH2}",
+    section=(Reading("ch5-identity", "The ELBO identity"),
+             Reading("ch2-marginal-section", "The marginal likelihood is an integral")),
     what="the exact log p(x) = log N(x | b, W W^T + s^2 I) of the linear-Gaussian model (s a standard deviation)",
 ))
 
@@ -221,7 +222,7 @@ def _lg_posterior_assess(case, value):
 register_judge(Judge(
     name="lg_posterior",
     assess=_lg_posterior_assess,
-    section=f"{BOOK}, {CH2}, section 'The posterior: Bayes' rule'",
+    section=(Reading("ch2-posterior-section", "The posterior: Bayes' rule"),),
     what="the exact posterior p(z | x) = N(m, S) of the linear-Gaussian model: S = (I + W^T W / s^2)^-1, "
          "m = S W^T (x - b) / s^2",
 ))
@@ -237,7 +238,7 @@ def _kl_full_assess(case, value):
 register_judge(Judge(
     name="gaussian_kl_full",
     assess=_kl_full_assess,
-    section=f"{BOOK}, {CH5}, section 'KL ≥ 0, hence a lower bound'",
+    section=(Reading("ch5-bound", "KL ≥ 0, hence a lower bound"),),
     what="KL(N(mu0, cov0) || N(mu1, cov1)) for full covariance matrices",
 ))
 
@@ -251,7 +252,7 @@ def _lg_elbo_assess(case, value):
 register_judge(Judge(
     name="lg_elbo",
     assess=_lg_elbo_assess,
-    section=f"{BOOK}, {CH5}, section 'The ELBO identity'",
+    section=(Reading("ch5-identity", "The ELBO identity"),),
     what="the exact ELBO E_q[log p(x, z) - log q(z)] of the linear-Gaussian model for a Gaussian q = N(q_mean, "
          "q_cov) (q_cov a full covariance matrix)",
 ))

@@ -19,7 +19,7 @@ from .compare import (
     normal_grid,
     statistical_assess,
 )
-from .sections import BOOK, CH4, CH5, CH6
+from .sections import Reading
 
 
 def _reparam_exact(case, value):
@@ -72,7 +72,7 @@ register_judge(Judge(
     statistics=_reparam_statistics,
     estimate=_reparam_estimate,
     statistical=lambda case: case["mode"] == "sample",
-    section=f"{BOOK}, {CH6}, the reparameterization z = mu + sigma * eps",
+    section=(Reading("ch6-trick", "The trick: move the randomness into an input"),),
     what="z = mu + exp(log_var / 2) * eps, exact for a given eps, differentiable in (mu, log_var), and N(mu, "
          "sigma^2) distributed when eps is drawn by your function",
 ))
@@ -115,7 +115,7 @@ register_judge(Judge(
                               "your score-function gradient estimate"),
     statistics=_estimator_statistics("score"),
     estimate=_estimator_estimate,
-    section=f"{BOOK}, {CH6}, the score-function (REINFORCE) estimator",
+    section=(Reading("ch6-score-function", "The score-function estimator"),),
     what="the score-function estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)] from n_samples samples",
 ))
 
@@ -125,7 +125,7 @@ register_judge(Judge(
     assess=statistical_assess(_estimator_statistics("path"), _estimator_estimate, "your pathwise gradient estimate"),
     statistics=_estimator_statistics("path"),
     estimate=_estimator_estimate,
-    section=f"{BOOK}, {CH6}, the pathwise (reparameterization) estimator",
+    section=(Reading("ch6-pathwise", "The pathwise estimator"),),
     what="the pathwise estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)], differentiating f(mu + sigma "
          "eps) by autograd, from n_samples samples",
 ))
@@ -146,7 +146,7 @@ def _gradvar_assess(case, value):
 register_judge(Judge(
     name="gradient_variances",
     assess=_gradvar_assess,
-    section=f"{BOOK}, {CH6}, comparing the variance of the two estimators",
+    section=(Reading("ch6-variance", "The price: variance"),),
     what="the variance of one sample's score-function and pathwise gradient estimates, measured on the given eps",
 ))
 
@@ -196,7 +196,7 @@ register_judge(Judge(
     assess=statistical_assess(_decoder_statistics, _decoder_estimate, "your estimate of grad_theta ELBO"),
     statistics=_decoder_statistics,
     estimate=_decoder_estimate,
-    section=f"{BOOK}, {CH5}, section 'The gradient with respect to θ'",
+    section=(Reading("ch5-theta-gradient", "The gradient with respect to θ"),),
     what="the Monte Carlo estimate of grad_theta of the batch's ELBO (sum over data points), one tensor per decoder "
          "parameter, with n_samples samples of q per data point",
 ))
@@ -239,7 +239,8 @@ def _vae_assess(case, value):
 register_judge(Judge(
     name="vae_heldout_elbo",
     assess=_vae_assess,
-    section=f"{BOOK}, {CH6}, training the VAE with the pathwise estimator, and {CH4}",
+    section=(Reading("ch6-vae", "Training a VAE with each estimator"),
+             Reading("ch4-training-step", "One training step")),
     what=f"your trained VAE (vaelib.models.VAE(x_dim=64, hidden=128, z_dim=4)) reaches a held-out ELBO of at "
          f"least {VAE_ELBO_THRESHOLD} nats per image on the binarized digits test split",
 ))
