@@ -13,13 +13,14 @@ from pathlib import Path
 
 from . import sandbox
 from .course import Assignment, UsageError
-from .executor import WorkerPool
+from .executor import SandboxPool
 from .feedback import write_feedback
 from .gradebook import write_results
 from .grading import GradeResult, GradingKit, grade_submission
+from .judge_server import JudgePool
 from .nbgrader_cli import generate_assignment
 from .report import write_csv, write_histogram, write_summary
-from .source import load_source
+from .source import check_names, load_source
 from .submissions import discover
 
 
@@ -45,21 +46,23 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         files_host = tmp_path / "assignment_files"  # the release's data files; read-only at /assignment in a sandbox
         files_host.mkdir(mode=0o755)
         files_host.chmod(0o755)
-        pool = WorkerPool(min(workers, len(submissions)), threads_per_worker=max(1, (os.cpu_count() or 1) // workers),
-                          log_path=output / "worker.log", sandbox=use_sandbox, assignment_files=files_host)
+        pool = SandboxPool(min(workers, len(submissions)), threads_per_job=max(1, (os.cpu_count() or 1) // workers),
+                           log_path=output / "worker.log", sandboxed=use_sandbox, assignment_files=files_host)
+        judges = JudgePool(warm=check_names(assignment.source_notebook))
         try:
-            _warm_up_judging()
+            if pool.limits_note:
+                print(f"autograder: {pool.limits_note}", file=sys.stderr)
             # nbgrader itself records the assignment and its cells in the gradebook (and gives us the release)
             released = generate_assignment(assignment, tmp_path / "release", db_path=output / "gradebook.db")
             source = load_source(assignment.id, assignment.source_notebook, released)
             _copy_data_files(released.parent, files_host)
             kit = GradingKit(assignment.id, config.title or assignment.id, source, files_host,
                              cell_timeout_s or config.cell_timeout_s, notebook_timeout_s or config.notebook_timeout_s,
-                             threads=max(1, (os.cpu_count() or 1) // workers),
-                             runner_files_dir=sandbox.ASSIGNMENT_FILES if use_sandbox else str(files_host))
-            results = _run_all(submissions, kit, pool, workers, progress, seeds or {})
+                             threads=max(1, (os.cpu_count() or 1) // workers))
+            results = _run_all(submissions, kit, pool, judges, workers, progress, seeds or {})
         finally:
             pool.close()
+            judges.close()
     results.sort(key=lambda r: r.student_id)
     write_results(output / "gradebook.db", assignment.id, results)
     for result in results:
@@ -85,18 +88,7 @@ def _copy_data_files(release_dir: Path, destination: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _warm_up_judging() -> None:
-    """Import what the judges use once, up front, instead of inside the first submission's judging."""
-    import importlib
-
-    for module in ("numpy", "scipy.stats", "torch", "vaelib"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-
-
-def _run_all(submissions, kit: GradingKit, pool: WorkerPool, workers: int, progress: bool,
+def _run_all(submissions, kit: GradingKit, pool: SandboxPool, judges: JudgePool, workers: int, progress: bool,
              seeds: dict[str, int]) -> list[GradeResult]:
     from tqdm import tqdm
 
@@ -104,7 +96,7 @@ def _run_all(submissions, kit: GradingKit, pool: WorkerPool, workers: int, progr
     bar = tqdm(total=len(submissions), unit="nb", desc=f"grading {kit.assignment_id}", file=sys.stderr,
                disable=not progress)
     with ThreadPoolExecutor(max_workers=workers) as threads:
-        futures = {threads.submit(grade_submission, s, kit, pool.run, seeds.get(s.student_id)): s
+        futures = {threads.submit(grade_submission, s, kit, pool.run, seeds.get(s.student_id), judges.call): s
                    for s in submissions}
         for future in as_completed(futures):
             submission = futures[future]

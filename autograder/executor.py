@@ -1,75 +1,113 @@
-"""Runs jobs on a pool of pre-warmed worker processes (``python -m autograder.worker``).
+"""Runs one submission's notebook in its own sandbox, on a pool of pre-warmed zygotes (host side).
 
-``WorkerPool.run(job)`` is safe to call from several threads at once; each call borrows one idle worker. A worker
-that dies or stops answering is replaced, and the job comes back with status "error" (the batch goes on).
+A zygote (autograder.student.zygote) runs inside bubblewrap (autograder.sandbox) and forks a monitor per job; the
+monitor isolates the submission (autograder.student.isolation). This module starts the zygotes, hands each job a
+socket of its own (passed to the zygote as a file descriptor; the zygote never reads it), sends the job through
+it, reads the cell messages back through the trust boundary (autograder.boundary) under the time and size limits,
+and ends the job. ``SandboxPool.run(job) -> run dict`` is the unit "one submission, one sandbox, on this
+machine" that any executor (the local thread pool, a Dask worker) calls the same way.
+
+The run dict: {"job", "status": ok|timeout|crashed|too_large|error, "ended": how the process ended or None,
+"cells": [clean cell messages], "seconds"}.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
 import signal
+import socket
 import subprocess
-import sys
-import tempfile
 import threading
+import time
 from pathlib import Path
 
 from . import sandbox
-from .sandbox import Limits
+from .boundary import BoundaryError, LineReader, clean_cell_message, clean_text, parse_line
+from .sandbox import CgroupFactory, Limits, ResourceGroup
 
-ANSWER_GRACE_S = 60.0  # beyond the notebook budget, before the worker itself is considered stuck
-PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
-
-
-class WorkerDied(RuntimeError):
-    """The worker ended or broke its protocol mid-job; ``cells`` holds the cells it reported before that."""
-
-    def __init__(self, message: str, cells: list[dict]):
-        super().__init__(message)
-        self.cells = cells
+READY_TIMEOUT_S = 180.0  # a zygote imports torch and IPython: seconds on an idle machine, more under load
+END_TIMEOUT_S = 15.0  # after a job's kill, until its monitor has been reaped
+CELL_GRACE_S = 5.0  # beyond a cell's limit before a cell that ignores its interrupt is stopped
 
 
-class Worker:
-    def __init__(self, argv: list[str], env: dict, log, preexec=None):
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                                        start_new_session=True, preexec_fn=preexec)
+class ForkServerDied(RuntimeError):
+    pass
+
+
+class ForkServer:
+    """The host's handle on a process running autograder.student.forkserver.serve (a zygote, the judge server)."""
+
+    def __init__(self, argv_for: callable, env: dict, log, preexec=None, name: str = "fork server"):
+        control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.name = name
+        self.control = control
+        self.process = subprocess.Popen(argv_for(theirs.fileno()), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        env=env, pass_fds=(theirs.fileno(),), start_new_session=True,
+                                        preexec_fn=preexec)
+        theirs.close()
+        self._lock = threading.Lock()  # one sender at a time on the control socket
+        self._changed = threading.Condition()
+        self._ended: dict[int, dict] = {}
         self.ready = False
+        self.dead = False
+        self._reader = threading.Thread(target=self._read_control, daemon=True, name=f"{name} control")
+        self._reader.start()
 
-    def wait_ready(self) -> None:
-        if not self.ready:
-            line = self.process.stdout.readline()
-            if not line:
-                raise RuntimeError("a grading worker failed to start (see worker.log)")
-            self.ready = True
-
-    def run(self, job: dict) -> dict:
-        """Send the job; collect the cells' messages (one line each, as they finish) and the final answer."""
-        self.wait_ready()
-        watchdog = threading.Timer(float(job["notebook_timeout_s"]) + ANSWER_GRACE_S, self.kill)
-        watchdog.start()
-        cells: list[dict] = []
+    def _read_control(self) -> None:
         try:
-            self.process.stdin.write(json.dumps(job).encode() + b"\n")
-            self.process.stdin.flush()
             while True:
-                line = self.process.stdout.readline()
-                if not line:
-                    raise WorkerDied("the grading worker stopped", cells)
-                message = json.loads(line)
-                if "cell" in message:
-                    cells.append(message["cell"])
-                    continue
-                message["cells"] = cells
-                return message
-        except (OSError, ValueError) as error:
-            raise WorkerDied(f"the grading worker failed ({error})", cells) from error
+                data = self.control.recv(4096)
+                if not data:
+                    break
+                message = json.loads(data)
+                with self._changed:
+                    if message.get("ready"):
+                        self.ready = True
+                    elif "ended" in message:
+                        self._ended[int(message["ended"])] = message
+                    self._changed.notify_all()
+        except (OSError, ValueError):
+            pass
+        with self._changed:
+            self.dead = True
+            self._changed.notify_all()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.ready or self.dead, timeout):
+                raise ForkServerDied(f"the {self.name} did not start within {timeout:g} s (see worker.log)")
+            if self.dead:
+                raise ForkServerDied(f"the {self.name} failed to start (see worker.log)")
+
+    def start_job(self, number: int) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with self._lock:
+                socket.send_fds(self.control, [json.dumps({"run": number}).encode()], [theirs.fileno()])
+        except OSError as error:
+            ours.close()
+            raise ForkServerDied(f"the {self.name} is gone ({error})") from error
         finally:
-            watchdog.cancel()
+            theirs.close()
+        return ours
+
+    def kill_job(self, number: int) -> None:
+        try:
+            with self._lock:
+                self.control.send(json.dumps({"kill": number}).encode())
+        except OSError:
+            pass
+
+    def wait_ended(self, number: int, timeout: float) -> dict | None:
+        with self._changed:
+            self._changed.wait_for(lambda: number in self._ended or self.dead, timeout)
+            return self._ended.pop(number, None)
 
     def kill(self) -> None:
-        try:  # the whole session: bwrap (PID 1 of the sandbox, whose exit ends every process in it) or the worker
+        try:  # the whole session: bwrap, whose exit ends every process in its PID namespace
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
@@ -77,81 +115,189 @@ class Worker:
             self.process.kill()
         except ProcessLookupError:
             pass
+        self.process.wait()
 
     def close(self) -> None:
         try:
-            self.process.stdin.write(b'{"quit": true}\n')
-            self.process.stdin.close()
+            with self._lock:
+                self.control.send(b'{"quit": true}')
             self.process.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired, ValueError):
-            self.kill()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+        self.control.close()
 
 
-class WorkerPool:
-    """``size`` workers. With ``sandbox`` each runs inside its own bubblewrap sandbox (autograder.sandbox) as its own
-    non-root uid, and ``assignment_files`` (a host folder) appears read-only at /assignment inside."""
+def describe_end(ended: dict | None) -> str | None:
+    if not ended:
+        return None
+    if ended.get("signal"):
+        return f"killed by signal {ended['signal']}"
+    code = ended.get("code")
+    if code is not None and code > 128:
+        return f"killed by signal {code - 128}"
+    return f"exit code {code}"
 
-    def __init__(self, size: int, threads_per_worker: int = 1, log_path: Path | None = None, sandbox: bool = True,
+
+class SandboxPool:
+    """``size`` zygotes, each in its own bubblewrap sandbox as its own uid and in its own cgroup (when sandboxed).
+    ``run(job)`` is safe to call from several threads; each call borrows one idle zygote."""
+
+    def __init__(self, size: int, threads_per_job: int = 1, log_path: Path | None = None, sandboxed: bool = True,
                  limits: Limits | None = None, assignment_files: Path | None = None):
         self.size = max(1, size)
-        self.sandbox = sandbox
+        self.sandboxed = sandboxed
         self.limits = limits or Limits()
         self.assignment_files = assignment_files
-        self._ipython_dir = tempfile.TemporaryDirectory(prefix="ipython-")
-        if sandbox:  # bwrap clears the environment; the sandbox sets its own (autograder.sandbox.command)
-            self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        else:
-            self.env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads_per_worker),
-                            MKL_NUM_THREADS=str(threads_per_worker), IPYTHONDIR=self._ipython_dir.name,
-                            PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT,
-                                                                     os.environ.get("PYTHONPATH")])))
+        self.threads_per_job = threads_per_job
+        self.cgroups = CgroupFactory(self.limits) if sandboxed else None
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._idle: queue.Queue[Worker] = queue.Queue()
-        self._all: list[Worker] = []
-        self._slots: dict[int, int] = {}  # id(worker) -> slot
-        self._spawned = 0  # workers started so far; picks each one's sandbox uid
+        self._idle: queue.Queue[ForkServer] = queue.Queue()
+        self._all: list[ForkServer] = []
+        self._groups: dict[int, ResourceGroup] = {}
+        self._numbers = itertools.count(1)
+        self._spawned = 0
         self._lock = threading.Lock()
-        for slot in range(self.size):  # start them all now: they import torch in parallel
-            self._idle.put(self._spawn(slot))
+        for _ in range(self.size):  # start them all now: they import torch in parallel
+            self._idle.put(self._spawn())
 
-    def _spawn(self, slot: int) -> Worker:
-        inner = [sys.executable, "-m", "autograder.worker"]
-        if self.sandbox:
-            with self._lock:  # a replacement never shares a uid (and so RLIMIT_NPROC) with a sandbox still dying
-                self._spawned += 1
-                uid = sandbox.uid_for_slot(self._spawned)
-            argv = sandbox.command(inner + ["--sandboxed"], uid, self.limits, self.assignment_files)
-            worker = Worker(argv, self.env, self._log, preexec=sandbox.apply_limits(self.limits))
-        else:
-            worker = Worker(inner, self.env, self._log)
+    @property
+    def limits_note(self) -> str | None:
+        """Why memory and process limits are weaker than intended (shown once per batch), or None."""
+        if self.cgroups is not None and not self.cgroups.available:
+            return (f"no cgroup for the sandbox ({self.cgroups.reason}): memory is limited per process "
+                    f"(RLIMIT_AS {self.limits.memory_bytes >> 20} MiB), which shared memory escapes")
+        return None
+
+    def _spawn(self) -> ForkServer:
         with self._lock:
-            self._all.append(worker)
-            self._slots[id(worker)] = slot
-        return worker
+            self._spawned += 1
+            number = self._spawned
+        config = {"sandboxed": self.sandboxed, "tmp_bytes": self.limits.tmp_bytes,
+                  "shm_bytes": self.limits.shm_bytes}
+        if self.sandboxed:
+            uid = sandbox.uid_for_slot(number)  # a replacement never shares a uid with a sandbox still dying
+            group = self.cgroups.make(f"zygote-{number}") if self.cgroups.available else None
+
+            def argv_for(fd: int) -> list[str]:
+                inner = sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=True)
+                return sandbox.command(inner, uid, self.assignment_files)
+
+            def preexec() -> None:
+                if group is not None:
+                    group.attach_self()
+                sandbox.apply_rlimits(self.limits)
+
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap clears it and sets its own
+            server = ForkServer(argv_for, env, self._log, preexec, name="grading sandbox")
+            if group is not None:
+                self._groups[id(server)] = group
+        else:
+            def argv_for(fd: int) -> list[str]:
+                return sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=False)
+
+            env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(self.threads_per_job))
+            server = ForkServer(argv_for, env, self._log, name="grading process")
+        with self._lock:
+            self._all.append(server)
+        return server
+
+    def _replace(self, server: ForkServer) -> ForkServer:
+        server.kill()
+        group = self._groups.pop(id(server), None)
+        if group is not None:
+            group.remove()
+        with self._lock:
+            self._all.remove(server)
+        return self._spawn()
 
     def run(self, job: dict) -> dict:
-        worker = self._idle.get()
+        server = self._idle.get()
         try:
-            result = worker.run(job)
-        except (WorkerDied, RuntimeError) as error:  # the cells that finished before it died still count
-            worker.kill()
-            with self._lock:
-                slot = self._slots.pop(id(worker), 0)
-            worker = self._spawn(slot)
-            return {"job": job.get("job"), "status": "error", "ended": f"grading worker failure: {error}",
-                    "cells": getattr(error, "cells", []), "seconds": 0.0}
+            try:
+                server.wait_ready()
+            except ForkServerDied as error:
+                server = self._replace(server)
+                return {"job": job.get("job"), "status": "error", "ended": str(error), "cells": [], "seconds": 0.0}
+            result, healthy = self._run_on(server, job)
+            if not healthy:
+                server = self._replace(server)
+            return result
         finally:
-            self._idle.put(worker)
-        return result
+            self._idle.put(server)
+
+    def _run_on(self, server: ForkServer, job: dict) -> tuple[dict, bool]:
+        number = next(self._numbers)
+        start = time.monotonic()
+        try:
+            sock = server.start_job(number)
+        except ForkServerDied as error:
+            return {"job": job.get("job"), "status": "error", "ended": str(error), "cells": [], "seconds": 0.0}, False
+        cells, status, note = [], "ok", None
+        try:
+            payload = dict(job, threads=job.get("threads", self.threads_per_job),
+                           files_dir=sandbox.ASSIGNMENT_FILES if self.sandboxed else job.get("files_dir"))
+            sock.sendall(json.dumps(payload).encode() + b"\n")
+            status, note = self._collect(sock, job, cells, start)
+        except OSError as error:  # the process died before it read its job
+            status, note = "crashed", f"the notebook's process could not be reached ({error.strerror})"
+        ended = None
+        if status == "crashed" and note is None:  # it ended by itself: let its monitor report how
+            ended = server.wait_ended(number, 2.0)
+        if ended is None:
+            server.kill_job(number)  # whatever it left running ends with it
+            ended = server.wait_ended(number, END_TIMEOUT_S)
+        sock.close()
+        healthy = ended is not None
+        how = None if status == "ok" else note or describe_end(ended)
+        if not healthy:
+            how = (how + "; " if how else "") + "the sandbox did not report the end of the job and was restarted"
+        return {"job": job.get("job"), "status": status, "ended": how, "cells": cells,
+                "seconds": round(time.monotonic() - start, 3)}, healthy
+
+    def _collect(self, sock: socket.socket, job: dict, cells: list, start: float) -> tuple[str, str | None]:
+        """Read cell messages until {"done": true}, the end of the stream, or a limit. Returns (status, note)."""
+        reader = LineReader(sock)
+        positions = {cell["position"] for cell in job["cells"]}
+        deadline = start + float(job["notebook_timeout_s"])
+        cell_limit = float(job["cell_timeout_s"]) + CELL_GRACE_S
+        cell_deadline = time.monotonic() + cell_limit
+        while True:
+            now = time.monotonic()
+            try:
+                line = reader.next_line(min(deadline, cell_deadline))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    return "timeout", None
+                return "crashed", f"a cell ignored its time limit of {job['cell_timeout_s']:g} s and was stopped"
+            except BoundaryError as error:
+                return "too_large", str(error)
+            if line is None:
+                return "crashed", None
+            try:
+                message = parse_line(line)
+                if isinstance(message, dict) and message.get("done") is True:
+                    return "ok", None
+                if isinstance(message, dict) and isinstance(message.get("fatal"), str):
+                    return "error", f"the grading sandbox could not run the notebook: {clean_text(message['fatal'])}"
+                message = clean_cell_message(message, positions)
+            except BoundaryError as error:
+                return "error", f"the notebook's process broke the grading protocol ({error})"
+            positions.discard(message["position"])  # each cell reports once
+            cells.append(message)
+            cell_deadline = max(now, time.monotonic()) + cell_limit
 
     def close(self) -> None:
         with self._lock:
-            workers = list(self._all)
-        for worker in workers:
-            worker.close()
+            servers = list(self._all)
+        for server in servers:
+            server.close()
+        for group in self._groups.values():
+            group.remove()
+        if self.cgroups is not None:
+            self.cgroups.remove_all()
         if self._log is not subprocess.DEVNULL:
             self._log.close()
-        self._ipython_dir.cleanup()
 
     def __enter__(self):
         return self

@@ -33,7 +33,6 @@ class GradingKit:
     cell_timeout_s: float
     notebook_timeout_s: float
     threads: int = 1
-    runner_files_dir: str | None = None  # where the runner sees files_dir (inside the sandbox: /assignment)
 
 
 @dataclass
@@ -94,8 +93,15 @@ def _failed_row(submission: Submission, kit: GradingKit, status: str, reason: st
     return result
 
 
+def judge_here(function, *args):
+    """Judge in this process (tests, and the student's self-check)."""
+    return function(*args)
+
+
 def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[[dict], dict],
-                     master_seed: int | None = None) -> GradeResult:
+                     master_seed: int | None = None, judge_with: Callable = judge_here) -> GradeResult:
+    """Run the submission with ``run_job`` (its own sandbox) and judge what came back with ``judge_with``
+    (autograder.judge_server.JudgePool.call in a batch: a limited process of its own)."""
     start = time.perf_counter()
     if submission.problem is not None:
         result = _failed_row(submission, kit, submission.problem_status, submission.problem)
@@ -115,9 +121,13 @@ def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[
     seed = master_seed if master_seed is not None else new_master_seed()
     job = {"job": submission.student_id, "cells": code_cells_for_run(assembled), "master_seed": seed,
            "cell_timeout_s": kit.cell_timeout_s, "notebook_timeout_s": kit.notebook_timeout_s,
-           "threads": kit.threads, "files_dir": kit.runner_files_dir or str(kit.files_dir)}
+           "threads": kit.threads, "files_dir": str(kit.files_dir)}
     run = run_with_restarts(job, run_job)
-    result = judge_run(submission, kit, assembled, run, seed)
+    try:
+        result = judge_with(judge_run, submission, kit, assembled, run, seed)
+    except Exception as error:  # noqa: BLE001 - JudgeFailed, or anything else: this submission only
+        result = _failed_row(submission, kit, "error", f"the grader could not assess this submission ({error})")
+        result.seed = seed
     result.seconds = time.perf_counter() - start
     return result
 

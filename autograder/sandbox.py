@@ -1,24 +1,20 @@
-"""The bubblewrap sandbox that every grading worker (and so every student's code) runs in.
+"""The grading sandbox, host side: the bubblewrap command a zygote runs in, and the cgroup that limits it.
 
-One sandbox per worker process; the worker forks one child per submission inside it and, after each submission,
-kills every other process of its uid and wipes its private /tmp, so nothing of one student reaches the next.
+Layers, from the outside in (what each one stops is in the README's threat model):
 
-What the sandbox gives the student's code (see /work/shared/notes/grading-sandbox.md for the measurements):
-
-* its own PID, network, IPC and UTS namespaces: no network at all (only its own loopback), nothing outlives the
-  sandbox (bwrap is PID 1 there and ``--die-with-parent``), no view of the grader's processes;
-* a non-root uid on the host (``SANDBOX_UID_BASE + n``, a new one per worker started), so RLIMIT_NPROC is enforced
-  per sandbox and the grader's
-  files are not writable; no capabilities, ``no_new_privs``;
-* a read-only view of only what a notebook needs: /usr, the Python installation, the virtual environment, the
-  ``autograder`` package and the student-facing part of ``vaelib`` (not the reference implementations, not
-  ``solutions/``, ``tests/``, the gradebook, the output folder or other submissions). The ``autograder`` package
-  is there because test cells call ``check``; its judging code holds formulas the book prints anyway, but no
-  expected value or solution; the seed the worker receives only draws the inputs the student's functions are
-  called on, and what they return is judged outside the sandbox;
-* a private, size-limited /tmp (the working directory and $HOME), wiped after every submission;
-* rlimits: address space, processes, file size, open files, no core dumps;
-* a cleared environment: PATH, HOME, LANG and two cache folders, none of which mentions grading.
+* bubblewrap, once per zygote: its own PID, network, IPC and UTS namespaces, ``--die-with-parent``, a cleared
+  environment, and a read-only view of only what a notebook needs: /usr and the system libraries, the Python
+  installation, the virtual environment (at /opt/venv), the STUDENT SIDE of the autograder (autograder/__init__.py,
+  checks.py and student/, at /opt/autograder; never judging/ or anything else of the grader) and the student-facing
+  modules of vaelib (not the reference implementations). The zygote runs as a non-root uid of its own
+  (``SANDBOX_UID_BASE + n``) with no capabilities and ``no_new_privs``, under rlimits and a cgroup.
+* per submission, made by the zygote's monitor (autograder.student.isolation): new user, PID, mount, IPC, network
+  and UTS namespaces, a fresh tmpfs on /tmp (working directory, HOME, caches) and /dev/shm, a fresh session
+  keyring, every capability dropped. The Python interpreter runs with ``-I`` and the only entries of ``sys.path``
+  are read-only, so no file a submission writes is ever imported by another.
+* a cgroup per zygote (v1 or v2, whichever is writable) caps memory (shared memory and tmpfs included, which
+  RLIMIT_AS does not count) and the number of processes; the submission's processes are the OOM killer's first
+  choice. Where no cgroup can be made, ``grade`` says so and the rlimits remain.
 """
 
 from __future__ import annotations
@@ -27,14 +23,22 @@ import os
 import resource
 import shutil
 import sys
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 SANDBOX_UID_BASE = 61000
 ASSIGNMENT_FILES = "/assignment"  # where the release's data files appear (read-only) inside the sandbox
-# The parts of vaelib a notebook may import in the sandbox: data, device choice, run mode and the model classes.
-# The reference implementations (probability, estimators, linear_gaussian, pca) stay outside.
+SANDBOX_CODE = "/opt/autograder"  # the student side of the autograder and vaelib, read-only
+SANDBOX_VENV = "/opt/venv"  # the virtual environment, read-only
+# what of the autograder package the sandbox sees: test cells call check(), the rest is the student side
+AUTOGRADER_STUDENT_SIDE = ("__init__.py", "checks.py", "student")
+# the parts of vaelib a notebook may import in the sandbox: data, device choice, run mode, model classes, plots;
+# the reference implementations (probability, estimators, linear_gaussian, pca) stay outside
 VAELIB_STUDENT_MODULES = ("__init__.py", "device.py", "runmode.py", "data.py", "models.py", "plotting.py")
+ZYGOTE_MEMORY_BYTES = 1 << 30  # the zygote's own share of its cgroup (torch and IPython imported: ~0.4 GiB)
+ZYGOTE_PROCESSES = 64  # the zygote's threads and the monitor, on top of the submission's processes
 
 UNPROTECTED_WARNING = """\
 WARNING: grading WITHOUT a sandbox (--no-sandbox). Student code runs as {user} with:
@@ -50,11 +54,12 @@ Install bubblewrap (apt-get install bubblewrap) to grade safely."""
 
 @dataclass(frozen=True)
 class Limits:
-    memory_bytes: int = 4 << 30  # RLIMIT_AS: torch imports in about 1.5 GiB of address space
-    processes: int = 64  # RLIMIT_NPROC, counted per sandbox uid
+    memory_bytes: int = 4 << 30  # RLIMIT_AS per process, and the cgroup's memory for the submission
+    processes: int = 64  # RLIMIT_NPROC (per sandbox uid) and the cgroup's pids for the submission
     file_bytes: int = 64 << 20  # RLIMIT_FSIZE: largest file the code may write
     open_files: int = 512  # RLIMIT_NOFILE
-    tmp_bytes: int = 512 << 20  # size of the private /tmp (tmpfs)
+    tmp_bytes: int = 512 << 20  # the submission's private /tmp (tmpfs)
+    shm_bytes: int = 64 << 20  # the submission's private /dev/shm (tmpfs)
 
 
 def bwrap_path() -> str | None:
@@ -65,15 +70,15 @@ def sandbox_available() -> bool:
     return bwrap_path() is not None and shutil.which("setpriv") is not None
 
 
-def _package_dir(name: str) -> Path:
+def package_dir(name: str) -> Path:
     module = __import__(name)
     return Path(module.__file__).resolve().parent
 
 
-def _mount_parents(path: Path, made: set[str]) -> list[str]:
+def _parents(path: str, made: set[str]) -> list[str]:
     """``--dir`` for every missing parent, world-readable (bwrap would make them 0700 otherwise)."""
     args = []
-    for parent in reversed(path.parents):
+    for parent in reversed(Path(path).parents):
         text = str(parent)
         if text == "/" or text in made:
             continue
@@ -91,63 +96,171 @@ def readonly_binds() -> list[tuple[str, str]]:
     for system_dir in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.isdir(system_dir) and not os.path.islink(system_dir):
             binds.append((system_dir, system_dir))
-    base = Path(sys.base_prefix).resolve()
-    binds.append((str(base), str(base)))
-    if Path(sys.prefix).resolve() != base:
-        binds.append((str(Path(sys.prefix)), str(Path(sys.prefix))))
-    autograder_dir = _package_dir("autograder")
-    binds.append((str(autograder_dir), str(autograder_dir)))
-    vaelib_dir = _package_dir("vaelib")
+    base = str(Path(sys.base_prefix).resolve())
+    if base.startswith("/tmp/"):
+        raise RuntimeError(f"the Python installation lives under /tmp ({base}); the sandbox mounts a private /tmp "
+                           "over it: install Python elsewhere or grade with --no-sandbox")
+    binds.append((base, base))
+    if Path(sys.prefix).resolve() != Path(base):
+        binds.append((str(Path(sys.prefix).resolve()), SANDBOX_VENV))
+    autograder_dir = package_dir("autograder")
+    for name in AUTOGRADER_STUDENT_SIDE:
+        binds.append((str(autograder_dir / name), f"{SANDBOX_CODE}/autograder/{name}"))
+    vaelib_dir = package_dir("vaelib")
     for name in VAELIB_STUDENT_MODULES:
-        binds.append((str(vaelib_dir / name), str(vaelib_dir / name)))
+        binds.append((str(vaelib_dir / name), f"{SANDBOX_CODE}/vaelib/{name}"))
     return binds
 
 
-def command(inner: list[str], uid: int, limits: Limits, assignment_files: Path | None = None) -> list[str]:
+def sandbox_python() -> str:
+    """The interpreter inside the sandbox: the virtual environment's, at its sandbox path."""
+    if Path(sys.prefix).resolve() != Path(sys.base_prefix).resolve():
+        return f"{SANDBOX_VENV}/bin/python"
+    return sys.executable
+
+
+def zygote_argv(config_json: str, sandboxed: bool) -> list[str]:
+    """``python -I``: no current folder, PYTHONPATH or user site on sys.path; the student side comes first."""
+    code_root = SANDBOX_CODE if sandboxed else str(package_dir("autograder").parent)
+    bootstrap = (f"import sys; sys.path.insert(0, {code_root!r}); "
+                 "from autograder.student.zygote import main; main()")
+    python = sandbox_python() if sandboxed else sys.executable
+    return [python, "-I", "-c", bootstrap, config_json]
+
+
+def command(inner: list[str], uid: int, assignment_files: Path | None = None) -> list[str]:
     """The bwrap command line that runs ``inner`` as ``uid`` inside a fresh sandbox."""
-    bwrap = bwrap_path()
-    setpriv = shutil.which("setpriv")
+    bwrap, setpriv = bwrap_path(), shutil.which("setpriv")
     if bwrap is None or setpriv is None:
         raise RuntimeError("bubblewrap (bwrap) and setpriv are needed for the grading sandbox")
     args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--clearenv"]
-    # the private /tmp first: binds that live under /tmp on the host (a checkout in /tmp) are mounted on top of it
-    args += ["--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+            "--die-with-parent", "--new-session", "--clearenv",
+            "--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/tmp"]  # the zygote's own scratch space
     made: set[str] = {"/tmp"}
     for system_link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(system_link):
             args += ["--symlink", os.readlink(system_link), system_link]
             made.add(system_link)
     for host, inside in readonly_binds():
-        args += _mount_parents(Path(inside), made)
+        args += _parents(inside, made)
         args += ["--ro-bind", host, inside]
         made.add(inside)
     if assignment_files is not None:
         args += ["--ro-bind", str(assignment_files), ASSIGNMENT_FILES]
-    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp",
-             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-             "--setenv", "HOME", "/tmp/home",
-             "--setenv", "LANG", "C.UTF-8",
-             "--setenv", "IPYTHONDIR", "/tmp/.ipython",
-             "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/",
+             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "IPYTHONDIR", "/tmp/.ipython",
+             "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib", "--setenv", "MPLBACKEND", "Agg"]
     args += [setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--inh-caps=-all",
              "--bounding-set=-all", "--no-new-privs"]
     return args + inner
 
 
-def apply_limits(limits: Limits):
-    """A ``preexec_fn`` setting the rlimits; they are inherited by bwrap, the worker and every child."""
-
-    def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return preexec
-
-
 def uid_for_slot(number: int) -> int:
-    """The host uid of the ``number``-th sandbox of a batch (cycling through 1,000 uids)."""
+    """The host uid of the ``number``-th zygote of a batch (cycling through 1,000 uids)."""
     return SANDBOX_UID_BASE + number % 1000
+
+
+# ------------------------------------------------------------------------------------------------------------
+# cgroups: memory (shared memory and tmpfs included) and processes, per zygote
+# ------------------------------------------------------------------------------------------------------------
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class ResourceGroup:
+    """One cgroup (v1: a memory and a pids group; v2: one group with both controllers) for one zygote's tree."""
+
+    def __init__(self, directories: list[Path], procs_files: list[Path]):
+        self.directories = directories
+        self.procs_files = procs_files
+
+    def attach_self(self) -> None:
+        """Called in the child before exec: this process (and so everything it starts) joins the group."""
+        for procs in self.procs_files:
+            with open(procs, "w") as handle:
+                handle.write(str(os.getpid()))
+
+    def remove(self, wait_s: float = 5.0) -> None:
+        deadline = time.monotonic() + wait_s
+        for directory in self.directories:
+            while directory.exists():
+                try:
+                    directory.rmdir()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+
+
+class CgroupFactory:
+    """Makes one ResourceGroup per zygote under a batch group; ``reason`` says why none can be made."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.batch = f"autograder-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.version, self.reason = self._detect()
+        self._made: list[Path] = []
+
+    @property
+    def available(self) -> bool:
+        return self.version is not None
+
+    def _detect(self) -> tuple[str | None, str]:
+        if (CGROUP_ROOT / "cgroup.controllers").is_file():
+            controllers = (CGROUP_ROOT / "cgroup.controllers").read_text().split()
+            if not {"memory", "pids"} <= set(controllers):
+                return None, "cgroup v2 without the memory and pids controllers"
+            if not os.access(CGROUP_ROOT, os.W_OK):
+                return None, "cgroup v2 is not writable by this user (run as root or delegate a cgroup)"
+            return "v2", ""
+        memory, pids = CGROUP_ROOT / "memory", CGROUP_ROOT / "pids"
+        if memory.is_dir() and pids.is_dir():
+            if os.access(memory, os.W_OK) and os.access(pids, os.W_OK):
+                return "v1", ""
+            return None, "cgroup v1 memory/pids hierarchies are not writable by this user (run as root)"
+        return None, "no cgroup memory and pids controllers are mounted"
+
+    def _mkdir(self, path: Path) -> Path:
+        path.mkdir(exist_ok=True)
+        if path not in self._made:
+            self._made.append(path)
+        return path
+
+    def make(self, name: str) -> ResourceGroup:
+        memory = self.limits.memory_bytes + ZYGOTE_MEMORY_BYTES
+        processes = self.limits.processes + ZYGOTE_PROCESSES
+        if self.version == "v1":
+            memory_group = self._mkdir(self._mkdir(CGROUP_ROOT / "memory" / self.batch) / name)
+            pids_group = self._mkdir(self._mkdir(CGROUP_ROOT / "pids" / self.batch) / name)
+            (memory_group / "memory.limit_in_bytes").write_text(str(memory))
+            swap = memory_group / "memory.memsw.limit_in_bytes"
+            if swap.exists():
+                swap.write_text(str(memory))
+            (pids_group / "pids.max").write_text(str(processes))
+            return ResourceGroup([memory_group, pids_group],
+                                 [memory_group / "cgroup.procs", pids_group / "cgroup.procs"])
+        if self.version == "v2":
+            for parent in (CGROUP_ROOT, self._mkdir(CGROUP_ROOT / self.batch)):
+                enabled = (parent / "cgroup.subtree_control").read_text().split()
+                missing = [f"+{c}" for c in ("memory", "pids") if c not in enabled]
+                if missing:
+                    (parent / "cgroup.subtree_control").write_text(" ".join(missing))
+            group = self._mkdir(CGROUP_ROOT / self.batch / name)
+            (group / "memory.max").write_text(str(memory))
+            if (group / "memory.swap.max").exists():
+                (group / "memory.swap.max").write_text("0")
+            (group / "pids.max").write_text(str(processes))
+            return ResourceGroup([group], [group / "cgroup.procs"])
+        raise RuntimeError(self.reason)
+
+    def remove_all(self) -> None:
+        ResourceGroup(list(reversed(self._made)), []).remove()
+
+
+def apply_rlimits(limits: Limits) -> None:
+    """Set in the zygote's bwrap before exec; inherited by the zygote and every submission."""
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

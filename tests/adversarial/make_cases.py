@@ -737,16 +737,34 @@ def case_crash_segfault():
 
 
 def case_crash_kill_worker():
-    """12d. gaussian_kl kills its parent, the grading worker (same uid inside the sandbox), with SIGKILL: only when
-    the parent's argv says it is autograder.worker, so a self-check never kills the student's own shell. As 12a:
-    the crash is recorded, the bonus point stays."""
+    """12d. gaussian_kl tries to kill the processes that run it: its parent, every process it may signal
+    (kill(-1)), and the grading sandbox's zygote and monitor found through /proc. Only when the zygote's argv is
+    visible (inside the grader), so a self-check never kills the student's own shell. Nothing outside the
+    submission's own PID namespace can be signalled: the function returns None and fails its tests, the bonus point
+    stays (1), and the submissions graded after it are unaffected."""
     return _crash(hidden_code('''
         import os
         import signal
 
-        with open(f"/proc/{os.getppid()}/cmdline", "rb") as handle:
-            if b"autograder.worker" in handle.read():
-                os.kill(os.getppid(), signal.SIGKILL)
+        targets = [os.getppid()]
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/cmdline", "rb") as handle:
+                        if b"autograder.student.zygote" in handle.read():
+                            targets.append(int(name))
+                except OSError:
+                    pass
+        if len(targets) > 1:
+            for pid in targets:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
         return None
         '''))
 

@@ -1,0 +1,159 @@
+"""Judging in processes of its own, under memory and time limits (grader side; never mounted in the sandbox).
+
+The judge server imports the judges (torch, scipy, vaelib) once, computes the references of the assignment's
+VISIBLE cases once (they are the same for every student), and then forks one child per submission
+(autograder.student.forkserver). The child limits its own address space and time, reads the request from its own
+socket, judges, and writes the result back. A record crafted to exhaust memory or time therefore ends one child,
+which fails that one submission with the reason; the batch and the grader go on.
+
+Requests and answers are pickles exchanged only between the grader and its own judge children (never with the
+student's process, whose records reach the judges as validated JSON-shaped data).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .executor import ForkServer, ForkServerDied, describe_end
+
+JUDGE_TIMEOUT_S = 120.0  # one submission's judging; the references of the heaviest check take a few seconds
+JUDGE_MEMORY_BYTES = 3 << 30  # address space a judge child may add to what it inherits
+HEADER = struct.Struct("!Q")
+
+
+class JudgeFailed(RuntimeError):
+    """The judging of one submission did not finish; the message says why."""
+
+
+def _send(sock: socket.socket, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(HEADER.pack(len(data)) + data)
+
+
+def _receive(sock: socket.socket, deadline: float | None = None) -> object:
+    def read(count: int) -> bytes:
+        chunks, remaining = [], count
+        while remaining:
+            if deadline is not None:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+            chunk = sock.recv(min(remaining, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    (size,) = HEADER.unpack(read(HEADER.size))
+    return pickle.loads(read(size))
+
+
+def _virtual_memory_bytes() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _judge_child(config: dict):
+    def handle(job: socket.socket) -> int:
+        limit = _virtual_memory_bytes() + int(config["memory_bytes"])
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        signal.alarm(int(config["timeout_s"]) + 1)  # SIGALRM's default action ends this child
+        function, args = _receive(job)
+        try:
+            result = (True, function(*args))
+        except BaseException as error:  # noqa: BLE001 - reported to the grader, which fails this one submission
+            text = "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
+            result = (False, text)
+        _send(job, result)
+        return 0
+
+    return handle
+
+
+def warm_up(check_names: list[str]) -> None:
+    """Compute and cache the references of the visible cases (the same for every submission)."""
+    from .judging import JUDGES, prepared_cases
+    from .student.probes import VISIBLE_SEED
+
+    for name in check_names:
+        judge_def = JUDGES.get(name)
+        if judge_def is None or judge_def.statistics is None:
+            continue
+        for case in prepared_cases(name, VISIBLE_SEED, "visible"):
+            if judge_def.statistical is None or judge_def.statistical(case):
+                judge_def.statistics(case)
+
+
+def main() -> None:
+    from .student import forkserver
+
+    config = json.loads(sys.argv[1])
+    control = socket.socket(fileno=int(config["control_fd"]))
+    import torch
+
+    torch.set_num_threads(1)  # judging works on small tensors; extra threads only spin on a loaded machine
+    from . import grading, judging  # noqa: F401  (the judges and the function the grader sends)
+
+    warm_up(config.get("warm", []))
+    forkserver.serve(control, _judge_child(config))
+
+
+class JudgePool:
+    """The grader's handle on its judge server. ``call(function, *args)`` runs ``function(*args)`` in a fresh,
+    limited child and returns its result, or raises JudgeFailed."""
+
+    def __init__(self, warm: list[str] | None = None, log=None, timeout_s: float = JUDGE_TIMEOUT_S,
+                 memory_bytes: int = JUDGE_MEMORY_BYTES):
+        self.timeout_s = timeout_s
+        self._numbers = iter(range(1, 1 << 62))
+        package_parent = str(Path(__file__).resolve().parents[1])
+        config = {"warm": warm or [], "timeout_s": timeout_s, "memory_bytes": memory_bytes}
+
+        def argv_for(fd: int) -> list[str]:
+            bootstrap = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+                         "from autograder.judge_server import main; main()")
+            return [sys.executable, "-I", "-c", bootstrap, json.dumps(dict(config, control_fd=fd))]
+
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        self.server = ForkServer(argv_for, env, log if log is not None else subprocess.DEVNULL, name="judge server")
+
+    def call(self, function, *args):
+        self.server.wait_ready()
+        number = next(self._numbers)
+        try:
+            sock = self.server.start_job(number)
+        except ForkServerDied as error:
+            raise JudgeFailed(str(error)) from error
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            _send(sock, (function, args))
+            ok, result = _receive(sock, deadline)
+        except TimeoutError:
+            self.server.kill_job(number)
+            raise JudgeFailed(f"judging took longer than {self.timeout_s:g} s") from None
+        except (EOFError, OSError):
+            ended = self.server.wait_ended(number, 10.0)
+            raise JudgeFailed(f"the judging process ended without an answer ({describe_end(ended) or 'unknown'}; "
+                              "a returned value may have exhausted its memory)") from None
+        finally:
+            sock.close()
+        self.server.wait_ended(number, 10.0)
+        if not ok:
+            raise JudgeFailed(f"judging raised {result}")
+        return result
+
+    def close(self) -> None:
+        self.server.close()

@@ -1,0 +1,163 @@
+"""The grading sandbox's zygote: ``python -I -c '...zygote.main()' CONFIG`` inside bubblewrap (autograder.sandbox).
+
+It imports torch, numpy, matplotlib (Agg), IPython and the student-side checks ONCE, makes itself non-dumpable, and
+then serves jobs (autograder.student.forkserver): per submission it forks a monitor, which creates the
+submission's own namespaces (autograder.student.isolation) and forks the submission's first process. The zygote
+never reads a submission's data, so nothing of one student is in the memory the next one is forked from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+
+from . import forkserver, isolation
+
+DEFAULT_TMP_BYTES = 512 << 20
+DEFAULT_SHM_BYTES = 64 << 20
+
+
+def preload():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import scipy.special  # noqa: F401
+    import torch  # noqa: F401
+
+    import autograder.checks  # noqa: F401  (registers the probes)
+
+    from .cellrunner import make_shell
+
+    return make_shell()
+
+
+def report_fatal(job: socket.socket, error: BaseException) -> None:
+    """Tell the grader why this submission could not be run (e.g. the kernel refuses user namespaces)."""
+    import traceback
+
+    text = "".join(traceback.format_exception_only(type(error), error)).strip()[:2000]
+    try:
+        job.sendall(json.dumps({"fatal": text}).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def run_as_child_of_init(job: socket.socket, shell) -> int:
+    """This process is PID 1 of the submission's PID namespace: it only reaps. The submission runs in its child,
+    where signals behave as usual (PID 1 ignores every signal it has no handler for, even its own SIGKILL)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.setsid()
+            from .child import run_submission
+
+            code = run_submission(job, shell, "/tmp")
+        except BaseException as error:  # noqa: BLE001
+            report_fatal(job, error)
+            code = 70
+        finally:
+            os._exit(code)
+    job.close()
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 70
+        if reaped == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+
+
+def isolated_monitor(shell, config: dict):
+    """The per-job handler of a sandboxed zygote: the monitor (this forked child) makes the namespaces and forks
+    the submission's first process (PID 1 of the new PID namespace); it waits for it and exits with its status.
+    Killing the monitor kills the submission: its first process dies with its parent, and with it every process
+    of its PID namespace."""
+
+    def handle(job: socket.socket) -> int:
+        isolation.new_namespaces()
+        alive_read, alive_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                os.close(alive_write)
+                isolation.die_with_parent(signal.SIGKILL)
+                if select.select([alive_read], [], [], 0)[0] and not os.read(alive_read, 1):
+                    os._exit(code)  # the monitor died before the line above took effect
+                os.close(alive_read)
+                isolation.set_dumpable(True)  # its own /proc files (oom_score_adj) become its own
+                isolation.enter_private_filesystem(config["tmp_bytes"], config["shm_bytes"])
+                isolation.new_session_keyring()
+                isolation.prefer_oom_kill()
+                isolation.drop_privileges()
+                code = run_as_child_of_init(job, shell)
+            except BaseException as error:  # noqa: BLE001
+                report_fatal(job, error)
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(alive_read)
+        job.close()
+        isolation.drop_privileges()  # the monitor only waits from here on
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return code if code >= 0 else 128 - code
+
+    return handle
+
+
+def plain_monitor(shell, config: dict):
+    """--no-sandbox: the submission runs in a forked process group with a private temporary folder, nothing more."""
+
+    def handle(job: socket.socket) -> int:
+        root = tempfile.mkdtemp(prefix="autograder-job-")
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                os.setsid()
+                from .child import run_submission
+
+                code = run_submission(job, shell, root)
+            except BaseException as error:  # noqa: BLE001
+                report_fatal(job, error)
+                code = 70
+            finally:
+                os._exit(code)
+        job.close()
+        _, status = os.waitpid(pid, 0)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+        code = os.waitstatus_to_exitcode(status)
+        return code if code >= 0 else 128 - code
+
+    return handle
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    config.setdefault("tmp_bytes", DEFAULT_TMP_BYTES)
+    config.setdefault("shm_bytes", DEFAULT_SHM_BYTES)
+    control = socket.socket(fileno=int(config["control_fd"]))
+    os.dup2(2, 1)  # stray prints while importing go to the log, never into a protocol
+    if config.get("sandboxed"):
+        if os.getuid() == 0:
+            raise SystemExit("the sandboxed zygote must not run as root")
+        isolation.set_dumpable(False)  # no process of the same uid can ptrace the zygote or open its /proc files
+    shell = preload()
+    monitor = isolated_monitor if config.get("sandboxed") else plain_monitor
+    forkserver.serve(control, monitor(shell, config))
