@@ -912,6 +912,33 @@ def case_env_probe():
     return nb, {}
 
 
+# ----------------------------------------------------------------------------------------------------------
+# The isolation pair (tests/test_isolation.py): graded one after the other by ONE zygote (--workers 1)
+# ----------------------------------------------------------------------------------------------------------
+CHANNELS = HERE / "channels"
+ISOLATION_OUT = HERE / "isolation"
+
+
+def _channel_code(name: str) -> str:
+    lines = (CHANNELS / f"{name}.py").read_text().splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("from common import *"))
+
+
+def isolation_pair() -> dict[str, dict]:
+    """a_leaker: the solution plus cells that leave a marker through every channel (channels/leaker.py).
+    b_searcher: the solution, but its functions are right only if channels/searcher.py finds nothing of the
+    leaker; what it finds is raised as LEAKED: ... in a cell of its own (shown in the feedback)."""
+    common = (CHANNELS / "common.py").read_text()
+    leaker = insert_after(insert_after(solution(), "gaussian_kl_answer", _channel_code("leaker")),
+                          "gaussian_kl_answer", common)
+    searcher = answers(solution(), GATED.format(ok="not FOUND"), "")
+    searcher = insert_before(searcher, "gaussian_kl_answer", common)
+    searcher = insert_before(searcher, "gaussian_kl_answer", _channel_code("searcher"))
+    searcher = insert_before(searcher, "gaussian_kl_answer",
+                             f'if FOUND:\n    raise RuntimeError("{LEAK_PREFIX} " + ", ".join(FOUND))\n')
+    return {"a_leaker": leaker, "b_searcher": searcher}
+
+
 CASES = {name.removeprefix("case_"): builder for name, builder in sorted(globals().items())
          if name.startswith("case_") and callable(builder)}
 
@@ -931,6 +958,13 @@ def main() -> None:
         for filename, text in files.items():
             (folder / filename).write_text(text)
     print(f"wrote {len(CASES)} cases to {OUT.relative_to(ROOT)}")
+    if ISOLATION_OUT.exists():
+        shutil.rmtree(ISOLATION_OUT)
+    for name, nb in isolation_pair().items():
+        nbformat.validate(nbformat.from_dict(nb))
+        (ISOLATION_OUT / name).mkdir(parents=True)
+        (ISOLATION_OUT / name / "fx_kl.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote the isolation pair to {ISOLATION_OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
