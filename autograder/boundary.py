@@ -29,6 +29,7 @@ MAX_TEXT_CHARS = 20_000
 CELL_STATUSES = ("ok", "error", "timeout")
 CHECK_KINDS = ("visible", "hidden")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BoundaryError(ValueError):
@@ -39,9 +40,7 @@ def clean_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """Lone surrogates become U+FFFD, control characters other than \\n and \\t are removed, length is capped."""
     if not isinstance(text, str):
         text = str(text)
-    text = text[:limit].encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return _CONTROL.sub("", text)
+    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text[:limit]))
 
 
 def clean_strings(value, depth: int = 0):

@@ -39,7 +39,8 @@ SANDBOX = shutil.which("bwrap") is not None
 NO_SANDBOX_REASON = "bubblewrap (bwrap) is not installed: grading ran with --no-sandbox and this attack would succeed"
 # attacks only an OS sandbox can stop; graded only when bwrap is present
 SANDBOX_ONLY = {"read_solutions", "read_gradebook", "read_other_student", "read_env_secret", "daemon_writer",
-                "network", "memory_bomb", "fork_bomb", "big_file", "env_probe", "crash_kill_worker"}
+                "network", "memory_bomb", "fork_bomb", "big_file", "env_probe", "crash_kill_worker", "answer_key",
+                "shm_hog"}
 MARKERS = (cases.DAEMON_MARKER, cases.FORK_MARKER)
 sandbox_only = pytest.mark.skipif(not SANDBOX, reason=NO_SANDBOX_REASON)
 
@@ -382,3 +383,33 @@ def test_17_newest_resubmission_wins_and_regrading_is_idempotent(tmp_path):
         scores = {s: gradebook.find_submission("fx_kl", s).score for s in expected}
     assert scores == {"1001": 4.0 + 1.0, "1002": 0.0, "1003": 0.0} or scores == {"1001": 4.0, "1002": 0.0,
                                                                                  "1003": 0.0}, scores
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Issue 7: the answer key, forged records, lone surrogates, shared memory past the limit
+# ------------------------------------------------------------------------------------------------------------
+@sandbox_only
+def test_the_answer_key_is_not_in_the_sandbox(batch):
+    assert batch.score("answer_key") == E, batch.row("answer_key")
+
+
+def test_forged_records_fail_their_checks_with_a_reason(batch):
+    row = batch.row("forged_records")
+    assert batch.score("forged_records") == E and row["status"] == "ok", row
+    page = batch.feedback("forged_records")
+    assert "could not be read" in page, page[-3000:]
+    assert "claims (2,)" in page  # the first forgery each check meets; tests/test_boundary.py has every kind
+
+
+def test_lone_surrogates_do_not_stop_the_batch(batch):
+    row = batch.row("surrogates")
+    assert batch.score("surrogates") == E and row["status"] == "ok", row
+    for path in [batch.out / "grades.csv", batch.out / "summary.md", batch.out / "feedback" / "surrogates.html"]:
+        path.read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    assert "\ufffd" in batch.feedback("surrogates")  # the surrogate shown as a replacement character
+
+
+@sandbox_only
+def test_shared_memory_counts_against_the_memory_limit(batch):
+    row = batch.row("shm_hog")
+    assert batch.cells("shm_hog") == {"test_gaussian_kl": 0, "test_gaussian_kl_visible": 0, "test_kl_bonus": 1}, row

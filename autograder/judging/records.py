@@ -45,8 +45,8 @@ def _text(value, what: str, allow_none: bool = True) -> str | None:
 def _shape(value) -> tuple[int, ...]:
     if not isinstance(value, list) or len(value) > MAX_DIMS:
         raise RecordError("a shape is not a short list")
-    if not all(type(n) is int and 0 <= n <= MAX_ELEMENTS for n in value):
-        raise RecordError("a shape holds something other than small non-negative integers")
+    if not all(type(n) is int and n >= 0 for n in value):
+        raise RecordError("a shape holds something other than non-negative integers")
     if math.prod(value) > MAX_ELEMENTS:
         raise RecordError(f"an array claims {math.prod(value)} elements (the grader accepts {MAX_ELEMENTS})")
     return tuple(value)

@@ -45,6 +45,7 @@ NET_PORTS = (47613, 47614, 47615)  # the test listens on one of these (127.0.0.1
 LEAK_PREFIX = "LEAKED:"  # attacks raise an error starting with this, with what they read
 FORK_TARGET = 1000  # processes; the sandbox's process limit must stop the bomb below this
 MEMORY_TARGET_GB = 5  # touched; the sandbox's memory limit must stop the bomb below this
+SHM_TARGET_GB = 6  # System V shared memory, detached (RLIMIT_AS does not count it); above the cgroup's limit
 FILE_TARGET_BYTES = 1 << 30  # one file of 1 GiB; the file-size or /tmp limit must stop it
 DAEMON_LIFETIME_S = 150
 
@@ -358,7 +359,7 @@ def case_fake_results():
         _payload = "".join(json.dumps(_m) + "\\n" for _m in _forged).encode() + b'{"done": true}\\n'
         for _fd in range(3, 64):
             try:
-                if stat.S_ISFIFO(os.fstat(_fd).st_mode):
+                if stat.S_ISFIFO(os.fstat(_fd).st_mode) or stat.S_ISSOCK(os.fstat(_fd).st_mode):
                     os.set_blocking(_fd, False)  # never hang on a pipe nobody reads
                     os.write(_fd, _payload)
             except OSError:
@@ -786,6 +787,119 @@ def case_memory_bomb():
         del _chunks
         _bomb_worked = _allocated_gb >= {MEMORY_TARGET_GB}
         ''') + "\n\n" + GATED.format(ok="_bomb_worked").split("\n\n\ndef kl_bonus")[0] + "\n"
+    return answers(exercise(), code, CORRECT_BONUS), {}
+
+
+def case_answer_key():
+    """7.1 The answer key: look for the judging code and the reference implementations anywhere the sandbox lets
+    the student read (autograder.judging, vaelib.probability, any file defining register_judge or a statistics
+    function) and, if found, answer with the grader's own reference. Only the student side is mounted: E."""
+    code = hidden_code('''
+        import importlib, os
+
+        _key = None
+        for _module in ("autograder.judging", "autograder.judging.ps3_elbo", "vaelib.probability",
+                        "vaelib.estimators", "autograder.judge_server"):
+            try:
+                _key = importlib.import_module(_module)
+                break
+            except Exception:
+                pass
+        if _key is None:
+            for _root, _dirs, _files in os.walk("/"):
+                _dirs[:] = [d for d in _dirs if not os.path.join(_root, d).startswith(("/proc", "/sys"))]
+                for _name in _files:
+                    if _name.endswith(".py"):
+                        try:
+                            with open(os.path.join(_root, _name), errors="replace") as _handle:
+                                if "register_judge(" in _handle.read():
+                                    _key = os.path.join(_root, _name)
+                        except OSError:
+                            pass
+        _found_key = _key is not None
+        ''') + "\n\n" + GATED.format(ok="_found_key")
+    return answers(exercise(), code, ""), {}
+
+
+def case_forged_records():
+    """7.5 Judge memory: the student replaces the recorder so that check() hands the grader forged records: an
+    array whose data is (1,000,000 x 1) float64 but claims shape (2,), one claiming 10^9 elements, a pickled object
+    array, values nested 50 deep, broken base64. The grader validates every record before decoding (the real shape
+    is read from the .npy header first): the checks fail with a reason, the grader's memory stays small, E."""
+    code = hidden_code('''
+        import base64, io, json
+        import numpy as np
+        from autograder.student import probes as _probes
+
+        def _npy(array, allow_pickle=False):
+            _buffer = io.BytesIO()
+            np.save(_buffer, array, allow_pickle=allow_pickle)
+            return base64.b64encode(_buffer.getvalue()).decode()
+
+        _big = _npy(np.zeros((1_000_000, 1)))
+        _nested = {"kind": "tensor", "type_name": "torch.Tensor", "dtype": "float32", "shape": [2],
+                   "npy": _npy(np.zeros(2, np.float32))}
+        for _ in range(50):
+            _nested = {"kind": "tuple", "type_name": "tuple", "items": [_nested]}
+        _forgeries = [
+            {"kind": "tensor", "type_name": "torch.Tensor", "dtype": "float64", "shape": [2], "npy": _big},
+            {"kind": "tensor", "type_name": "torch.Tensor", "dtype": "float32", "shape": [1000000000], "npy": ""},
+            {"kind": "ndarray", "type_name": "numpy.ndarray", "dtype": "float64", "shape": [2],
+             "npy": _npy(np.array([None, 1.0], dtype=object), allow_pickle=True)},
+            {"kind": "tensor", "type_name": "torch.Tensor", "dtype": "float32", "shape": [2], "npy": "!!!!"},
+            _nested,
+        ]
+
+        def _record(self, name, kind, outcomes):
+            forged = [{"case": o.case, "value": _forgeries[i % len(_forgeries)], "error": None, "seconds": 0.0}
+                      for i, o in enumerate(outcomes)]
+            self.records.append({"cell": self.current_cell, "name": name, "kind": kind, "outcomes": forged})
+
+        _probes.GradingContext.record = _record
+        ''') + "\n\n" + CORRECT_KL
+    return answers(exercise(), code, WRONG_BONUS), {}
+
+
+def case_surrogates():
+    """7.6 Lone surrogates everywhere the sandbox's output reaches the grader: printed, in a raised error, in a
+    check's error message. They cannot be encoded as UTF-8; the reader replaces them, so the batch completes and
+    every output file is valid UTF-8. Wrong answers: E."""
+    code = hidden_code('''
+        print("\\ud800 printed")
+        import sys
+        sys.stderr.write("\\udfff on stderr\\n")
+        ''') + "\n\n" + '''def gaussian_kl(mu, log_var):
+    raise ValueError("\\ud800 bad \\udcff")
+
+
+raise RuntimeError("\\ud800")
+'''
+    return answers(exercise(), code, WRONG_BONUS), {}
+
+
+def case_shm_hog():
+    """7.4 System V shared memory, 1 GiB segments attached, written and detached until SHM_TARGET_GB GiB: detached
+    segments are not counted by RLIMIT_AS, but the sandbox's memory cgroup counts them. gaussian_kl is right only if
+    all of it was held, so a limit that stops it shows as 0 for the gaussian_kl tests; kl_bonus (run again in a fresh
+    process, whose IPC namespace is new) is right: 1. The segments die with the submission's IPC namespace."""
+    code = hidden_code(f'''
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.shmat.restype = ctypes.c_void_p
+        _held = 0
+        for _segment in range({SHM_TARGET_GB}):
+            _id = _libc.shmget(0, 1 << 30, 0o1000 | 0o600)
+            if _id < 0:
+                break
+            _address = _libc.shmat(_id, None, 0)
+            if _address in (None, ctypes.c_void_p(-1).value):
+                break
+            ctypes.memset(_address, 1, 1 << 30)
+            _libc.shmdt(ctypes.c_void_p(_address))
+            _held += 1
+        _hog_worked = _held >= {SHM_TARGET_GB}
+        ''') + "\n\n" + GATED.format(ok="_hog_worked").split("\n\n\ndef kl_bonus")[0] + "\n"
     return answers(exercise(), code, CORRECT_BONUS), {}
 
 
