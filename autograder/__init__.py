@@ -1,6 +1,14 @@
 """The course autograder: nbgrader underneath (cell metadata, generate_assignment, the SQLite gradebook),
-with fast parallel execution, judging outside the student's code path and readable feedback.
+with fast parallel execution, one sandbox per submission, judging outside the student's code path and readable
+feedback.
 
 Entry points: ``python -m autograder release|grade|check`` (see ``autograder/__main__.py``).
-All comparisons (how an answer is judged) live in :mod:`autograder.checks`.
+What the sandbox sees is :mod:`autograder.student`; every judgement lives in :mod:`autograder.judging`.
 """
+
+import sys as _sys
+
+# jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which compiles Lark grammars for the
+# "iri" string format at import time: 1.4 s on an idle machine, in every process that reads a notebook. Nothing
+# here validates IRIs; marking the module absent makes jsonschema skip that one format checker.
+_sys.modules.setdefault("rfc3987_syntax", None)
