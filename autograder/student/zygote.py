@@ -95,9 +95,10 @@ def isolated_monitor(shell, config: dict):
                     os._exit(code)  # the monitor died before the line above took effect
                 os.close(alive_read)
                 isolation.set_dumpable(True)  # its own /proc files (oom_score_adj) become its own
+                isolation.prefer_oom_kill()  # inherited by the submission's processes
+                isolation.set_dumpable(False)  # and back: the submission's processes cannot ptrace their init
                 isolation.enter_private_filesystem(config["tmp_bytes"], config["shm_bytes"])
                 isolation.new_session_keyring()
-                isolation.prefer_oom_kill()
                 isolation.drop_privileges()
                 code = run_as_child_of_init(job, shell)
             except BaseException as error:  # noqa: BLE001
