@@ -38,8 +38,6 @@ def test_the_notebook_budget_ends_the_run(pool):
     assert run["status"] == "timeout" and len(run["cells"]) == 1, run
 
 
-
-
 class FakeGroup:
     """A cgroup whose process list the test controls."""
 
