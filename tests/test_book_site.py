@@ -191,13 +191,16 @@ def _equation_numbers(built_book: Path) -> dict[int, str]:
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_code_cites_equation_numbers_of_this_page(built_book, name):
     """An "eq. (N)" in a code comment or plot label is an equation shown on the same page, or says which chapter
-    ("chapter 1's eq. (4)"): a renumbering that leaves a citation pointing elsewhere fails here."""
+    ("chapter 1, eq. (4)") or that it numbers the lecture notes ("eq. (1) of the notes"): a renumbering that leaves
+    a citation pointing elsewhere fails here."""
     numbers = _equation_numbers(built_book)
     code = re.findall(r'<div class="cell_input[^"]*">.*?<pre>(.*?)</pre>', page_html(built_book, name), re.S)
     wrong = []
     for line in html.unescape(re.sub(r"<[^>]+>", "", "\n".join(code))).splitlines():
-        for group in re.findall(r"eqs?\.\s*((?:\(\d+\)(?:,\s*|\s+and\s+|\s*-\s*)?)+)", line):
-            for number in map(int, re.findall(r"\d+", group)):
+        for match in re.finditer(r"eqs?\.\s*((?:\(\d+\)(?:,\s*|\s+and\s+|\s*-\s*)?)+)", line):
+            if re.match(r"\s*of the (lecture|notes)", line[match.end():]):
+                continue  # the lecture notes' own numbering, said as such
+            for number in map(int, re.findall(r"\d+", match[1])):
                 home = numbers.get(number)
                 chapter = CHAPTERS.index(home) + 1 if home in CHAPTERS else None
                 if home == name:
