@@ -89,7 +89,7 @@ def test_menu_button_collapses_the_sidebar_on_a_desktop(server, browser):  # noq
 
 # ------------------------------------------------------------------------------------------- widths at 1280 px
 
-OVERFLOWING = """() => {
+OVERFLOWING = r"""() => {
   const column = document.querySelector('.bd-article').getBoundingClientRect();
   const style = getComputedStyle(document.querySelector('.bd-article'));
   const right = column.right - parseFloat(style.paddingRight) + 1;
