@@ -99,7 +99,8 @@ OVERFLOWING = r"""() => {
     if (box.width === 0) return;  // hidden (e.g. a collapsed cell)
     const inner = element.scrollWidth - element.clientWidth;
     if (inner > 1 || box.right > right) {
-      found.push(`${kind}${label ? ' ' + label : ''}: needs ${Math.round(Math.max(element.scrollWidth, box.width))} px, ` +
+      const needs = Math.round(Math.max(element.scrollWidth, box.width));
+      found.push(`${kind}${label ? ' ' + label : ''}: needs ${needs} px, ` +
                  `has ${Math.round(element.clientWidth)} px: ${element.textContent.trim().slice(0, 70)}`);
     }
   };
