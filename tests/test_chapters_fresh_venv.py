@@ -41,9 +41,9 @@ def fresh_venv(tmp_path_factory):
     python = env_dir / "bin" / "python"
     requirements = binder_requirements(root / "requirements.txt")
     result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
-                            capture_output=True, text=True, timeout=1800)
+                            cwd=root, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, f"pip install -r binder/requirements.txt failed:\n{result.stderr[-4000:]}"
-    probe = subprocess.run([str(python), "-c", "import vaelib"], capture_output=True, text=True)
+    probe = subprocess.run([str(python), "-c", "import vaelib"], cwd=root, capture_output=True, text=True)
     assert probe.returncode != 0, "vaelib is importable before any chapter installed it: the venv is not fresh"
     # the course package as it is published: pyproject.toml and its packages, nothing else
     source = root / "course"
