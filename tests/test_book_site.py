@@ -131,6 +131,22 @@ def test_nothing_wider_than_its_column(server, browser, name):  # noqa: F811
         "\n".join(overflowing)
 
 
+TITLE_BOX = """() => {
+  const h1 = document.querySelector('.bd-article h1');
+  const box = h1.getBoundingClientRect();
+  return {right: box.right, scroll: h1.scrollWidth, client: h1.clientWidth, text: h1.textContent.trim()};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", PAGES)
+def test_title_fits_on_a_phone(server, browser, name):  # noqa: F811
+    page = open_page(browser, f"{server}/book/{name}.html", 390)
+    title = page.evaluate(TITLE_BOX)
+    page.close()
+    assert title["right"] <= 390 and title["scroll"] <= title["client"] + 1, f"{name}: title overflows: {title}"
+
+
 # ------------------------------------------------------------------------------------------- alt text
 
 class _Images(HTMLParser):
