@@ -5,9 +5,10 @@
   `{{ repository_link }}`, derived here, so it is never typed twice.
 - Exercise notebooks are shipped with the site: `build-finished` copies `exercises/<id>/<id>.ipynb` into the HTML
   output under the same path, and every page listed in the `exercise_notebooks` setting (page -> problem sets) gets
-  a paragraph at the end of its "exercises" section that links to the shipped notebook (a relative URL) and opens
-  it on Colab. A listed page without such a section, or a problem set without its notebook, is a build warning
-  (an error in the strict build), so the links cannot silently disappear when a chapter is rewritten.
+  a paragraph at the end of its "exercises" section that links to the shipped notebook (a relative URL). There is
+  no Colab link: the exercises import the autograder's checks, whose dependencies Colab lacks. A listed page
+  without such a section, or a problem set without its notebook, is a build warning (an error in the strict
+  build), so the links cannot silently disappear when a chapter is rewritten.
 """
 
 import shutil
@@ -22,13 +23,9 @@ logger = logging.getLogger(__name__)
 EXERCISES_DIR = "exercises"
 
 
-def repository_parts(config) -> tuple[str, str, str]:
-    """(repository URL without a trailing slash, branch, Colab base URL) from the theme options."""
-    options = config.html_theme_options or {}
-    url = str(options.get("repository_url", "")).rstrip("/")
-    branch = str(options.get("repository_branch", "") or "main")
-    colab = str((options.get("launch_buttons") or {}).get("colab_url", "")).rstrip("/")
-    return url, branch, colab
+def repository_url(config) -> str:
+    """The repository URL without a trailing slash, as Jupyter Book hands it to the theme."""
+    return str((config.html_theme_options or {}).get("repository_url", "")).rstrip("/")
 
 
 def exercise_path(exercise_id: str) -> str:
@@ -36,15 +33,8 @@ def exercise_path(exercise_id: str) -> str:
     return f"{EXERCISES_DIR}/{exercise_id}/{exercise_id}.ipynb"
 
 
-def colab_url(config, path_in_repository: str) -> str | None:
-    url, branch, colab = repository_parts(config)
-    if not (colab and url.startswith("https://github.com/")):
-        return None
-    return f"{colab}/github/{url.removeprefix('https://github.com/')}/blob/{branch}/{path_in_repository}"
-
-
 def add_repository_substitutions(app: Sphinx, config) -> None:
-    url, _, _ = repository_parts(config)
+    url = repository_url(config)
     if not url:
         logger.warning("book_site: repository.url is not set in _config.yml")
         return
@@ -83,13 +73,8 @@ def add_exercise_links(app: Sphinx, doctree: nodes.document, docname: str) -> No
         paragraph += nodes.reference("", f"{exercise_id}.ipynb", internal=False,
                                      refuri=relative_uri(page_uri, exercise_path(exercise_id)),
                                      classes=["exercise-download"])
-        colab = colab_url(app.config, exercise_path(exercise_id))
-        if colab:
-            paragraph += nodes.Text(" (download, or ")
-            paragraph += nodes.reference("", "open it on Colab", internal=False, refuri=colab,
-                                         classes=["exercise-colab"])
-            paragraph += nodes.Text(")")
-    paragraph += nodes.Text(".")
+    paragraph += nodes.Text(" (download it and run it where the course library is installed, as the "
+                            "exercises' own instructions say).")
     section += paragraph
 
 
