@@ -23,9 +23,13 @@ cache=_build/.jupyter_cache
 lib_hash=$(find vaelib -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | LC_ALL=C sort -z \
   | xargs -0 sha256sum | sha256sum | cut -c1-16)
 key="mode=${VAE_BOOK_FAST:-0} lib=$lib_hash"
-if [ -d "$cache" ] && [ "$(cat "$cache.key" 2>/dev/null)" != "$key" ]; then
-  echo "vaelib or the run mode changed since the cached execution: clearing $cache"
-  rm -rf "$cache"
+if [ "$(cat "$cache.key" 2>/dev/null)" != "$key" ]; then
+  # Sphinx re-reads only pages whose source changed, so an emptied cache alone would leave every unchanged page
+  # with the outputs of the old library or mode: drop Sphinx's saved environment too, which re-executes them all.
+  if [ -d "$cache" ] || [ -d _build/.doctrees ]; then
+    echo "vaelib or the run mode changed since the cached execution: clearing $cache and _build/.doctrees"
+  fi
+  rm -rf "$cache" _build/.doctrees
 fi
 mkdir -p _build
 echo "$key" > "$cache.key"
