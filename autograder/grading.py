@@ -197,7 +197,8 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
         if crashed is None:
             break
         why = run.get("ended") or run.get("status")
-        label = crashed.get("grade_id") or f"cell {crashed['position'] + 1}"
+        first_line = next((line.strip() for line in str(crashed.get("source", "")).splitlines() if line.strip()), "")
+        label = crashed.get("grade_id") or f"the cell starting {first_line[:60]!r}"
         crashes.append(f"{label} ({why})")
         messages[crashed["position"]] = {"position": crashed["position"], "grade_id": crashed.get("grade_id"),
                                          "status": "crashed", "records": [],
