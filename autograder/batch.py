@@ -87,7 +87,8 @@ class LocalExecutor:
                                log_path=log_path, sandbox=use_sandbox, assignment_files=files_host)
 
     def grade(self, submissions: list[Submission], kit: GradingKit, seeds: dict[str, int]) -> Iterator[GradeResult]:
-        with ThreadPoolExecutor(max_workers=self.workers) as threads:
+        threads = ThreadPoolExecutor(max_workers=self.workers)
+        try:
             futures = {threads.submit(grade_submission, s, kit, self.pool.run, seeds.get(s.student_id)): s
                        for s in submissions}
             for future in as_completed(futures):
@@ -96,6 +97,8 @@ class LocalExecutor:
                     yield future.result()
                 except Exception as error:  # noqa: BLE001 - one submission never stops the batch
                     yield internal_error_row(submission, kit, error)
+        finally:  # interrupted (Ctrl-C): what has not started never starts; what runs ends when the pool closes
+            threads.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self.pool.close()
