@@ -8,8 +8,8 @@ The flow, each step announced on stderr as it starts:
    (``--regrade``: everything, continuing an interrupted regrade);
 3. prepare the assignment: nbgrader's release and gradebook records, cached by the source's digest
    (autograder.nbgrader_cli), and the nbgrader course tree formgrader opens (autograder.coursetree);
-4. grade: an executor hands back each finished GradeResult; its course-tree files are written and it is recorded
-   in the journal at once (a bar with an ETA covers the whole class);
+4. grade: an executor hands back each finished GradeResult; its course-tree files are written, it is recorded
+   in the journal at once, then written to the gradebook (a bar with an ETA covers the whole class);
 5. the outputs from the journal and the gradebook (autograder.outputs): grades.csv first, then the gradebook,
    feedback, summary and histogram. A failure writing one student's outputs is noted on that student's row.
 """
@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from . import coursetree, sandbox
 from .course import Assignment, UsageError
+from .gradebook import GradebookWriter
 from .grading import GradeResult, GradingKit, grade_submission
 from .journal import JOURNAL_NAME, Journal, utc_now
 from .nbgrader_cli import generate_assignment, mark_bonus_cells, prepared_assignment, source_digest
@@ -181,7 +181,6 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
                                                           "WITHOUT a sandbox") + " (they load in the background)")
             factory = executor_factory or LocalExecutor
             executor = factory(size, use_sandbox, output / "worker.log", files_host)
-            _preload("numpy", "scipy.stats", "torch", "vaelib", "nbgrader.api", "matplotlib.pyplot")
         try:
             kit, release = prepare_assignment(assignment, output, digest, files_host, workers, use_sandbox,
                                               cell_timeout_s, notebook_timeout_s, refresh_gradebook=adopting or (
@@ -189,6 +188,8 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
             batch = journal.start_batch(assignment.id, digest, regrade)
             graded_now = 0
             if todo:
+                with Step("loading the judges and the gradebook while the workers start"):
+                    _load("numpy", "scipy.stats", "torch", "vaelib", "nbgrader.api", "matplotlib.pyplot")
                 graded_now = run_batch(executor, todo, kit, seeds or {}, journal, batch, output, release,
                                        len(submissions), progress)
         finally:
@@ -305,7 +306,7 @@ def run_batch(executor, todo: list[Submission], kit: GradingKit, seeds: dict[str
     done = total - len(todo)
     bar = tqdm(total=total, initial=done, unit="nb", desc=f"grading {kit.assignment_id}", file=sys.stderr,
                disable=not progress, smoothing=0.1, dynamic_ncols=True)
-    graded = 0
+    graded, writer = 0, None
     try:
         for result in executor.grade(todo, kit, seeds):
             submission = by_student[result.student_id]
@@ -316,11 +317,21 @@ def run_batch(executor, todo: list[Submission], kit: GradingKit, seeds: dict[str
                 coursetree.write_submission(output, kit, submission, result, release, timestamp)
             except Exception as error:  # noqa: BLE001 - recorded on the student's row, the batch goes on
                 result.output_errors.append(f"submitted/autograded notebooks: {type(error).__name__}: {error}")
-            journal.record(batch, result, at=timestamp)
+            record = journal.record(batch, result, at=timestamp)
+            previous = journal.previous(result.student_id)
+            try:  # the gradebook entry now, while the workers grade; the end writes what fails here
+                writer = writer or GradebookWriter(output / "gradebook.db", kit.assignment_id,
+                                                   [c.grade_id for c in kit.source.cells if c.graded])
+                writer.write(result, previous.result if previous else None, timestamp)
+                journal.mark_synced(record)
+            except Exception:  # noqa: BLE001 - retried (and reported on the row) when the outputs are written
+                pass
             graded += 1
             bar.update(1)
     finally:
         bar.close()
+        if writer is not None:
+            writer.close()
     return graded
 
 
@@ -338,18 +349,16 @@ def _copy_data_files(release_dir: Path, destination: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _preload(*modules: str) -> None:
-    """Import modules in a background thread (the main thread only waits for the workers meanwhile)."""
+def _load(*modules: str) -> None:
+    """Import, in the main thread, what judging and the outputs use, before the grading threads start (imports
+    racing in several threads can meet nbgrader's circular imports half done)."""
     import importlib
 
-    def load():
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except Exception:  # noqa: BLE001 - the real import later reports any problem
-                pass
-
-    threading.Thread(target=load, name="autograder-preload", daemon=True).start()
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # the real import later reports it
 
 
 def _tidy_worker_log(path: Path) -> None:

@@ -85,14 +85,19 @@ def read_gradebook(db_path: Path, assignment_id: str) -> dict[str, Student]:
             entry.penalty = submission.late_submission_penalty or 0.0
             entry.marks = {}
             for notebook in submission.notebooks:
-                comments = {c.name: c for c in notebook.comments}
-                for grade in notebook.grades:
-                    comment = comments.get(grade.name)
-                    entry.marks[grade.name] = Mark(grade.auto_score, grade.manual_score, grade.extra_credit,
-                                                   bool(grade.needs_manual_grade),
-                                                   comment.manual_comment if comment else None,
-                                                   comment.auto_comment if comment else None)
+                entry.marks.update(_marks(notebook))
     return students
+
+
+def _marks(notebook) -> dict[str, Mark]:
+    comments = {c.name: c for c in notebook.comments}
+    marks = {}
+    for grade in notebook.grades:
+        comment = comments.get(grade.name)
+        marks[grade.name] = Mark(grade.auto_score, grade.manual_score, grade.extra_credit,
+                                 bool(grade.needs_manual_grade), comment.manual_comment if comment else None,
+                                 comment.auto_comment if comment else None)
+    return marks
 
 
 def planned_marks(result: GradeResult, previous: GradeResult | None, existing: dict[str, Mark] | None,
@@ -128,31 +133,59 @@ def planned_marks(result: GradeResult, previous: GradeResult | None, existing: d
     return marks
 
 
-def write_submission(db_path: Path, assignment_id: str, result: GradeResult, marks: dict[str, Mark],
-                     timestamp: str) -> None:
-    """Write one submission's planned marks (never a manual score); raises on failure, having rolled back."""
-    from nbgrader.api import Gradebook
+class GradebookWriter:
+    """The one writer of the gradebook: one session, one transaction per student. ``write`` reads the student's
+    current marks (a person's scores included), plans the new ones (:func:`planned_marks`) and writes them; it
+    raises after a rollback, leaving the other students untouched."""
 
-    with _quiet(), Gradebook(db_url(db_path)) as gradebook:
+    def __init__(self, db_path: Path, assignment_id: str, cell_names: list[str]):
+        from nbgrader.api import Gradebook
+
+        self.assignment_id, self.cell_names = assignment_id, cell_names
+        with _quiet():
+            self.gradebook = Gradebook(db_url(db_path))
+
+    def existing(self, student_id: str) -> dict[str, Mark] | None:
+        from nbgrader.api import MissingEntry
+
         try:
-            student = gradebook.update_or_create_student(result.student_id)
-            if result.name and not (student.last_name or student.first_name):
-                student.last_name = result.name
-            gradebook.update_or_create_submission(assignment_id, result.student_id, timestamp=timestamp)
-            notebook = gradebook.find_submission_notebook(assignment_id, assignment_id, result.student_id)
-            comments = {c.name: c for c in notebook.comments}
-            for grade in notebook.grades:
-                mark = marks.get(grade.name)
-                if mark is None:
-                    continue
-                grade.auto_score, grade.extra_credit = mark.auto, mark.extra
-                grade.needs_manual_grade = mark.needs_manual
-                if grade.name in comments:
-                    comments[grade.name].auto_comment = mark.auto_comment
-            gradebook.db.commit()
-        except Exception:
-            gradebook.db.rollback()
-            raise
+            notebook = self.gradebook.find_submission_notebook(self.assignment_id, self.assignment_id, student_id)
+        except MissingEntry:
+            return None
+        return _marks(notebook)
+
+    def write(self, result: GradeResult, previous: GradeResult | None, timestamp: str,
+              marks: dict[str, Mark] | None = None) -> dict[str, Mark]:
+        with _quiet():
+            try:
+                if marks is None:
+                    marks = planned_marks(result, previous, self.existing(result.student_id), self.cell_names)
+                _write_one(self.gradebook, self.assignment_id, result, marks, timestamp)
+                self.gradebook.db.commit()
+            except Exception:
+                self.gradebook.db.rollback()
+                raise
+        return marks
+
+    def close(self) -> None:
+        self.gradebook.close()
+
+
+def _write_one(gradebook, assignment_id: str, result: GradeResult, marks: dict[str, Mark], timestamp: str) -> None:
+    student = gradebook.update_or_create_student(result.student_id)
+    if result.name and not (student.last_name or student.first_name):
+        student.last_name = result.name
+    gradebook.update_or_create_submission(assignment_id, result.student_id, timestamp=timestamp)
+    notebook = gradebook.find_submission_notebook(assignment_id, assignment_id, result.student_id)
+    comments = {c.name: c for c in notebook.comments}
+    for grade in notebook.grades:
+        mark = marks.get(grade.name)
+        if mark is None:
+            continue
+        grade.auto_score, grade.extra_credit = mark.auto, mark.extra
+        grade.needs_manual_grade = mark.needs_manual
+        if grade.name in comments:
+            comments[grade.name].auto_comment = mark.auto_comment
 
 
 def cell_names(db_path: Path, assignment_id: str) -> list[str]:

@@ -4,8 +4,9 @@ Shared by ``grade`` (at the end of a batch) and ``export`` (after hand marking):
 result of each (autograder.journal); the gradebook's marks, with a person's scores, complete it. Order:
 
 1. grades.csv, first, so that nothing written later can take it away;
-2. the gradebook: results not yet in it are written (one trusted writer; a student whose write fails keeps the
-   planned marks in grades.csv and the failure in the row's message);
+2. the gradebook: results not yet in it are written (``grade`` writes each result as it arrives; what is left,
+   e.g. after a crash, is written here; a student whose write fails keeps the planned marks in grades.csv and the
+   failure in the row's message);
 3. feedback/<student>.html, summary.md, histogram.png;
 4. grades.csv again only if step 2 or 3 failed for someone (the failure is then on that student's row).
 """
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .feedback import write_feedback
-from .gradebook import planned_marks, read_gradebook, write_submission
+from .gradebook import GradebookWriter, planned_marks, read_gradebook
 from .journal import Journal
 from .judging.sections import book_url as default_book_url
 from .report import Row, write_csv, write_histogram, write_summary
@@ -61,13 +62,18 @@ def write_outputs(output: Path, journal: Journal, source: AssignmentSource, titl
     write_csv(output / "grades.csv", rows)
     by_student = {row.result.student_id: row for row in rows}
     failures = 0
-    for record, marks in unsynced:
+    writer = None
+    for record, marks in unsynced:  # normally done as each result came in (autograder.batch); here what is left
         try:
-            write_submission(db, source.assignment_id, record.result, marks, record.at)
+            writer = writer or GradebookWriter(db, source.assignment_id, [c.grade_id for c in source.cells
+                                                                          if c.graded])
+            writer.write(record.result, None, record.at, marks)
             journal.mark_synced(record)
         except Exception as error:  # noqa: BLE001 - one student's gradebook entry never stops the others
             by_student[record.result.student_id].problems.append(f"gradebook.db: {type(error).__name__}: {error}")
             failures += 1
+    if writer is not None:
+        writer.close()
     url = default_book_url(book_url)
     for row in rows:
         try:
