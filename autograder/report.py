@@ -115,16 +115,15 @@ def write_csv(path: Path, rows: list[Row]) -> None:
     write_atomically(path, buffer.getvalue())
 
 
-def write_histogram(path: Path, rows: list[Row], max_score: float, bonus_max: float, title: str) -> None:
+def histogram_figure(scores: list[float], max_score: float, bonus_max: float, title: str):
     """Scores (hand-marked points so far included) on an axis from 0 to the maximum, or to the maximum plus the
-    bonus when someone scored above it; integer counts on the y axis."""
+    bonus when someone scored above it (a dashed line marks the maximum); whole counts on the y axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    scores = [row.score for row in rows]
     upper = max_score + bonus_max if any(s > max_score for s in scores) else max_score
     upper = max(upper, 1.0)
     width = max(1.0, math.ceil(upper / 25))
@@ -133,7 +132,7 @@ def write_histogram(path: Path, rows: list[Row], max_score: float, bonus_max: fl
         edges.append(edges[-1] + width)
     figure, axes = plt.subplots(figsize=(6, 3.5))
     axes.hist(scores, bins=edges, color="#4477aa", edgecolor="white")
-    axes.set_xlim(0, edges[-1])
+    axes.set_xlim(0, upper)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if upper > max_score:
         axes.axvline(max_score, color="#aa3333", linestyle="--", linewidth=1)
@@ -142,6 +141,13 @@ def write_histogram(path: Path, rows: list[Row], max_score: float, bonus_max: fl
     axes.set_ylabel("submissions")
     axes.set_title(title)
     figure.tight_layout()
+    return figure
+
+
+def write_histogram(path: Path, rows: list[Row], max_score: float, bonus_max: float, title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = histogram_figure([row.score for row in rows], max_score, bonus_max, title)
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
