@@ -90,7 +90,7 @@ def first_failing_case(name: str, seed: int, kind: str, outcomes: list) -> int |
     return None
 
 
-def describe_value(value, limit: int = 24) -> str:
+def describe_value(value, limit: int = 12) -> str:
     import numpy as np
 
     if isinstance(value, (bool, int, float, str)) or value is None:

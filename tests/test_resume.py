@@ -191,3 +191,21 @@ def test_one_run_at_a_time_per_output_folder(tmp_path):
                             cwd=tmp_path)
     assert result.returncode == 2 and "another `python -m autograder` run is using" in result.stderr
     assert os.path.getsize(tmp_path / "out" / "grading-journal.jsonl") == 0
+
+
+def test_an_interrupted_regrade_is_finished_by_the_same_command(tmp_path):
+    expected = slow_batch(tmp_path / "subs")
+    _, first = grade("subs", "out", "--workers", 2, cwd=tmp_path)
+    process = start(tmp_path, "--regrade")
+    wait_for_results(tmp_path, process, COUNT + 2)  # the first grading's results, then two of the regrade
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    regraded = len(results_in(tmp_path / "out" / "grading-journal.jsonl")) - COUNT
+    assert 2 <= regraded < COUNT
+    again, rows = grade("subs", "out", "--workers", 2, "--regrade", cwd=tmp_path)
+    assert "continued the interrupted --regrade" in again.stderr
+    assert f"graded {COUNT - regraded} submission(s) now, {regraded} earlier" in again.stdout
+    assert {s: float(r["score"]) for s, r in rows.items()} == expected
+    assert all(rows[s]["seed"] != first[s]["seed"] for s in expected), "a submission kept its first grading"
+    finished, _ = grade("subs", "out", "--workers", 2, "--regrade", cwd=tmp_path)  # a finished regrade: a new one
+    assert f"graded {COUNT} submission(s) now, 0 earlier" in finished.stdout
