@@ -13,8 +13,8 @@ The zygote (autograder.student.zygote) forks a monitor per submission; the monit
   session keyring.
 
 With every capability dropped (bounding set included, securebits locked) it can neither unmount these file
-systems to look underneath nor mount new ones. Measured: a few milliseconds per submission, beyond the two copies of the zygote's memory (the monitor and the
-submission's process) that each job costs anyway.
+systems to look underneath nor mount new ones. Measured: a few milliseconds per submission, beyond the two copies
+of the zygote's memory (the monitor and the submission's process) that each job costs anyway.
 """
 
 from __future__ import annotations
