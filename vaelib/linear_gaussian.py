@@ -74,6 +74,18 @@ class LinearGaussianModel:
         m = S @ self.W.T @ (x - self.b) / self.noise_std**2
         return m, S
 
+    def mean_field_posterior(self, x: torch.Tensor):
+        """The diagonal Gaussian q = N(m, diag(v)) closest to p(z|x) = N(m, S) in KL(q || p), for one x (d,).
+
+        Setting the derivatives of KL(q || p) to zero gives the posterior mean m and v_j = 1 / Lambda_jj, the
+        inverse diagonal of the posterior precision Lambda = S^{-1} = I + W^T W / s^2 (chapter 5). Returns m (k,)
+        and the diagonal covariance diag(v) (k, k).
+        """
+        m, _ = self.posterior(x)
+        eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
+        precision = eye + self.W.T @ self.W / self.noise_std**2
+        return m, torch.diag(1.0 / torch.diagonal(precision))
+
     def elbo(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
         """Exact ELBO E_q[log p(x, z) - log q(z)] for a Gaussian q = N(q_mean, q_cov), in closed form."""
         d, k = self.W.shape
