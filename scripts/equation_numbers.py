@@ -11,6 +11,7 @@ tests/test_book_equation_numbers.py checks it against the built HTML) and:
     python scripts/equation_numbers.py --renumber-from global|chapter
                                                        rewrite numbers written under the other numbering mode
                                                        (e.g. after `numbered: true` is switched on in _toc.yml)
+    ... --only ch3 ch4                                 restrict any of these to some documents
 
 A cited number must belong to an equation of the same chapter, unless the line names another chapter.
 "Equation (1) of the notes" (the lecture's own numbering) is left alone.
@@ -77,11 +78,16 @@ def citations(text: str):
                 yield line, match.group(1)
 
 
-def check(root: Path = ROOT) -> list[str]:
+def selected(root: Path, only: list[str] | None):
+    """The documents of the toc, or those whose file name contains one of ``only`` (e.g. "ch4")."""
+    return [doc for doc, _ in chapters(root) if not only or any(part in doc for part in only)]
+
+
+def check(root: Path = ROOT, only: list[str] | None = None) -> list[str]:
     numbers = numbering(root=root)
     owner = {number: document for number, document in numbers.values()}
     problems = []
-    for document, _ in chapters(root):
+    for document in selected(root, only):
         path = root / f"{document}.md"
         if not path.exists():
             continue
@@ -96,10 +102,10 @@ def check(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def rewrite(convert, root: Path = ROOT) -> int:
+def rewrite(convert, root: Path = ROOT, only: list[str] | None = None) -> int:
     """Apply ``convert(cited) -> new number`` to every citation inside code cells; returns the count changed."""
     changed = 0
-    for document, _ in chapters(root):
+    for document in selected(root, only):
         path = root / f"{document}.md"
         if not path.exists():
             continue
@@ -123,6 +129,7 @@ def main() -> int:
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--fill", action="store_true")
     parser.add_argument("--renumber-from", choices=["global", "chapter"])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only documents whose path contains NAME")
     args = parser.parse_args()
     numbers = numbering()
     if args.table:
@@ -134,11 +141,11 @@ def main() -> int:
             label = cited.removeprefix("@")
             return numbers[label][0] if label in numbers else cited
 
-        print("placeholders filled:", rewrite(fill))
+        print("placeholders filled:", rewrite(fill, only=args.only))
     if args.renumber_from:
         old = {number: label for label, (number, _) in numbering(args.renumber_from).items()}
-        print("citations renumbered:", rewrite(lambda c: numbers[old[c]][0] if c in old else c))
-    problems = check()
+        print("citations renumbered:", rewrite(lambda c: numbers[old[c]][0] if c in old else c, only=args.only))
+    problems = check(only=args.only)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in the equation numbers cited by code cells")

@@ -30,9 +30,12 @@ def source(chapter):
 
 
 def code_lines(chapter):
-    """(cell number, line) for every line of every code cell, metadata header included."""
+    """(cell number, line) for every line of code the reader sees (the cell's YAML metadata header left out)."""
     for index, cell in enumerate(CODE_CELL.finditer(source(chapter)), start=1):
-        for line in cell.group(1).splitlines():
+        lines = cell.group(1).splitlines()
+        if lines and lines[0] == "---":  # metadata (alt text, ...) between two "---" lines
+            lines = lines[lines.index("---", 1) + 1 :]
+        for line in lines:
             yield index, line
 
 
@@ -84,7 +87,7 @@ def test_one_erratum_box_style(chapter):
 
 
 def test_code_comments_cite_equation_numbers_of_their_chapter():
-    problems = equation_numbers().check()
+    problems = equation_numbers().check(only=CHAPTERS)
     assert not problems, "\n".join(problems)
 
 

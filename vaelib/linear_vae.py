@@ -40,11 +40,13 @@ class LinearVAE(nn.Module):
         return z @ self.W.T + self.b
 
     def expected_log_likelihood(self, x, mu, log_var):
-        """E_q[log N(x | W z + b, s^2 I)] in closed form, (batch,):
-        -1/2 (d log(2 pi s^2) + (||x - W mu - b||^2 + sum_j ||W_j||^2 sigma_j^2) / s^2), W_j column j."""
+        """E_q[log N(x | W z + b, s^2 I)] in closed form, (batch,), with W_j column j:
+        -1/2 (d log(2 pi s^2)
+              + (||x - W mu - b||^2 + sum_j ||W_j||^2 sigma_j^2) / s^2)."""
         d = x.shape[-1]
         residual = ((x - self.decode(mu)) ** 2).sum(-1)  # (batch,)
-        spread = (log_var.exp() * (self.W**2).sum(0)).sum(-1)  # tr(W diag(sigma^2) W^T), (batch,)
+        # E||W (sigma * eps)||^2 = tr(W diag(sigma^2) W^T), (batch,)
+        spread = (log_var.exp() * (self.W**2).sum(0)).sum(-1)
         log_2pi_s2 = math.log(2 * math.pi) + self.log_noise_var
         return -0.5 * (d * log_2pi_s2 + (residual + spread) / self.log_noise_var.exp())
 

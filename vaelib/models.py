@@ -11,12 +11,14 @@ from vaelib.device import get_device
 
 
 class LinearAutoencoder(nn.Module):
-    """x~ = V U x with U (code_dim, in_dim) the encoder and V (in_dim, code_dim) the decoder; no biases."""
+    """x~ = V U x with U (code_dim, in_dim) the encoder and V (in_dim, code_dim) the
+    decoder; no biases."""
 
     def __init__(self, in_dim: int = 12, code_dim: int = 2):
         super().__init__()
-        self.U = nn.Parameter(0.1 * torch.randn(code_dim, in_dim))  # encoder, e.g. 2 x 12
-        self.V = nn.Parameter(0.1 * torch.randn(in_dim, code_dim))  # decoder, e.g. 12 x 2 (the notes say 2 x 12)
+        # encoder, e.g. 2 x 12, and decoder, e.g. 12 x 2 (the notes say 2 x 12)
+        self.U = nn.Parameter(0.1 * torch.randn(code_dim, in_dim))
+        self.V = nn.Parameter(0.1 * torch.randn(in_dim, code_dim))
 
     def encode(self, x):  # (batch, in_dim) -> (batch, code_dim)
         return x @ self.U.T
@@ -41,7 +43,8 @@ class DeepAutoencoder(nn.Module):
     def __init__(self, in_dim: int = 64, hidden: int = 128, code_dim: int = 2):
         super().__init__()
         self.encoder = mlp([in_dim, hidden, hidden, code_dim])
-        self.decoder = nn.Sequential(mlp([code_dim, hidden, hidden, in_dim]), nn.Sigmoid())
+        self.decoder = nn.Sequential(mlp([code_dim, hidden, hidden, in_dim]),
+                                     nn.Sigmoid())
 
     def encode(self, x):
         return self.encoder(x)
@@ -51,10 +54,11 @@ class DeepAutoencoder(nn.Module):
 
 
 class VAE(nn.Module):
-    """A VAE with a diagonal Gaussian q_phi(z|x), a Bernoulli decoder p_theta(x|z) and the prior N(0, I).
+    """A VAE: Gaussian q_phi(z|x), Bernoulli decoder p_theta(x|z), prior N(0, I).
 
-    phi are the encoder's weights and theta the decoder's: (mu, log_var) = enc_phi(x) are the encoder's
-    outputs, the parameters of q_phi(z|x) for this x; the decoder returns one Bernoulli logit per pixel.
+    phi are the encoder's weights and theta the decoder's. The encoder's outputs
+    (mu, log_var) = enc_phi(x) are the parameters of q_phi(z|x) for this x; the decoder
+    returns one Bernoulli logit per pixel.
     """
 
     def __init__(self, x_dim: int = 64, hidden: int = 256, z_dim: int = 2):
@@ -65,8 +69,9 @@ class VAE(nn.Module):
         self.decoder = mlp([z_dim, hidden, hidden, x_dim])
 
     def encode(self, x):
-        """x (batch, x_dim) -> mu, log_var, each (batch, z_dim): (mu, log sigma^2) = enc_phi(x)."""
-        mu, log_var = self.encoder_head(torch.relu(self.encoder_body(x))).chunk(2, dim=-1)
+        """x (batch, x_dim) -> mu, log_var, each (batch, z_dim)."""
+        hidden = torch.relu(self.encoder_body(x))
+        mu, log_var = self.encoder_head(hidden).chunk(2, dim=-1)
         return mu, log_var
 
     def decode(self, z):
@@ -75,41 +80,46 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, device=None):
-        """Draw n images from the model: z ~ p(z), x~ = E[x | z] (pixel probabilities), (n, x_dim)."""
+        """Draw n images: z ~ p(z), x~ = E[x | z] (pixel probabilities), (n, x_dim)."""
         device = device or next(self.parameters()).device
         return torch.sigmoid(self.decode(torch.randn(n, self.z_dim, device=device)))
 
 
-def score_function_surrogate(x, model: VAE, n_samples: int = 4, kl_weight: float = 1.0) -> torch.Tensor:
-    """A surrogate whose gradient is the score-function estimate of grad ELBO (mean over the batch).
+def score_function_surrogate(x, model: VAE, n_samples: int = 4,
+                             kl_weight: float = 1.0) -> torch.Tensor:
+    """A surrogate whose gradient is the score-function estimate of grad ELBO, averaged
+    over the batch.
 
-    For each data point, ``n_samples`` codes z_1..z_S ~ q_phi(z|x) are drawn and held fixed (no pathwise
-    gradient). The reconstruction term's phi-gradient is the score-function (REINFORCE) estimate
-    (f_s - b_s) * grad_phi log q_phi(z_s|x) with f_s = log p_theta(x|z_s) and the baseline b_s the mean of f over
-    the *other* S - 1 samples of the same data point: independent of z_s, so the estimate stays unbiased
-    (Kool et al. 2019). With S = 1 there is no baseline. The theta-gradient of log p_theta(x|z_s) and the
-    analytic KL (weighted by ``kl_weight``) are differentiated directly.
+    For each data point, ``n_samples`` codes z_1..z_S ~ q_phi(z|x) are drawn and held
+    fixed (no pathwise gradient). The reconstruction term's phi-gradient is the
+    score-function (REINFORCE) estimate (f_s - b_s) grad_phi log q_phi(z_s|x), with
+    f_s = log p_theta(x|z_s) and the baseline b_s the mean of f over the *other* S - 1
+    samples of the same data point: independent of z_s, so the estimate stays unbiased
+    (Kool et al. 2019). With S = 1 there is no baseline. The theta-gradient of
+    log p_theta(x|z_s) and the analytic KL (times ``kl_weight``) are differentiated
+    directly.
     """
-    from vaelib.probability import bernoulli_log_likelihood, gaussian_kl, log_normal, reparameterize
+    import vaelib.probability as prob
 
     mu, log_var = model.encode(x)  # (batch, z_dim) each
     with torch.no_grad():
         eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
-        z = reparameterize(mu, log_var, eps)  # (S, batch, z_dim), no gradient to phi
-    log_lik = bernoulli_log_likelihood(x, model.decode(z))  # (S, batch), gradient for theta only
-    log_q = log_normal(z, mu, log_var)  # (S, batch), gradient for phi through mu, log_var
+        z = prob.reparameterize(mu, log_var, eps)  # (S, batch, z_dim), no grad to phi
+    log_lik = prob.bernoulli_log_likelihood(x, model.decode(z))  # (S, batch), for theta
+    log_q = prob.log_normal(z, mu, log_var)  # (S, batch), for phi through mu, log_var
     signal = log_lik.detach()
-    if n_samples > 1:  # leave-one-out mean over the other samples of the same data point
+    if n_samples > 1:  # leave-one-out mean over the other samples of the same point
         baseline = (signal.sum(0, keepdim=True) - signal) / (n_samples - 1)
     else:
         baseline = torch.zeros_like(signal)
     surrogate = log_lik + (signal - baseline) * log_q  # (S, batch)
-    return (surrogate.mean(0) - kl_weight * gaussian_kl(mu, log_var)).mean()
+    return (surrogate.mean(0) - kl_weight * prob.gaussian_kl(mu, log_var)).mean()
 
 
 def kl_warmup(epoch: int, delay: int = 5, ramp: int = 10) -> float:
-    """KL weight for KL warm-up (Bowman et al. 2016; Sonderby et al. 2016): 0 for the first ``delay`` epochs,
-    then rising linearly to 1 over ``ramp`` epochs. ``epoch`` counts from 0."""
+    """KL weight for KL warm-up (Bowman et al. 2016; Sonderby et al. 2016): 0 for the
+    first ``delay`` epochs, then rising linearly to 1 over ``ramp`` epochs. ``epoch``
+    counts from 0."""
     return min(1.0, max(0.0, (epoch - delay + 1) / ramp))
 
 
@@ -124,18 +134,22 @@ def train_vae(
     seed: int = 0,
     device=None,
     kl_weight=None,
+    score_samples: int = 4,
 ) -> dict[str, list[float]]:
-    """Maximise the ELBO with Adam. ``estimator`` is "pathwise" (reparameterization) or "score_function".
+    """Maximise the ELBO with Adam.
 
-    ``kl_weight(epoch)``, if given, multiplies the KL term during training (e.g. :func:`kl_warmup`); the
-    recorded ELBOs always use weight 1. Returns per-epoch means in nats per image: ``train_elbo`` (the
-    epoch's mini-batches, one sample each) and, if ``x_test`` is given, ``test_elbo``, ``test_kl`` and
-    ``test_reconstruction`` (see :func:`evaluate_elbo_terms`).
+    ``estimator`` is "pathwise" (reparameterization) or "score_function"
+    (:func:`score_function_surrogate` with ``score_samples`` samples per image).
+    ``kl_weight(epoch)``, if given, multiplies the KL term during training (e.g.
+    :func:`kl_warmup`); the recorded ELBOs always use weight 1. Returns per-epoch means
+    in nats per image: ``train_elbo`` (the epoch's mini-batches, one sample each) and,
+    if ``x_test`` is given, ``test_elbo``, ``test_kl`` and ``test_reconstruction``.
     """
-    from vaelib.probability import bernoulli_log_likelihood, elbo, gaussian_kl, reparameterize
+    import vaelib.probability as prob
 
     if estimator not in {"pathwise", "score_function"}:
-        raise ValueError(f"estimator must be 'pathwise' or 'score_function', got {estimator!r}")
+        raise ValueError(f"estimator must be 'pathwise' or 'score_function', "
+                         f"got {estimator!r}")
     device = device or get_device()
     torch.manual_seed(seed)
     model.to(device)
@@ -153,16 +167,17 @@ def train_vae(
             if estimator == "pathwise":
                 mu, log_var = model.encode(batch)
                 eps = torch.randn((1, *mu.shape), dtype=mu.dtype, device=device)
-                z = reparameterize(mu, log_var, eps)  # (1, batch, z_dim)
-                reconstruction = bernoulli_log_likelihood(batch, model.decode(z)).mean(0)
-                objective = (reconstruction - beta * gaussian_kl(mu, log_var)).mean()
+                z = prob.reparameterize(mu, log_var, eps)  # (1, batch, z_dim)
+                log_lik = prob.bernoulli_log_likelihood(batch, model.decode(z)).mean(0)
+                objective = (log_lik - beta * prob.gaussian_kl(mu, log_var)).mean()
             else:
-                objective = score_function_surrogate(batch, model, kl_weight=beta)
+                objective = score_function_surrogate(batch, model, score_samples,
+                                                     kl_weight=beta)
             optimiser.zero_grad()
             (-objective).backward()
             optimiser.step()
             with torch.no_grad():
-                total += elbo(batch, model.encode, model.decode).sum().item()
+                total += prob.elbo(batch, model.encode, model.decode).sum().item()
         history["train_elbo"].append(total / len(x_train))
         if x_test is not None:
             terms = evaluate_elbo_terms(model, x_test)
@@ -198,12 +213,15 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, n_samples: int = 10) -> float:
     return evaluate_elbo_terms(model, x, n_samples)["elbo"]
 
 
-def train_autoencoder(model: nn.Module, x: torch.Tensor, epochs: int = 200, lr: float = 1e-2, batch_size: int = 0,
-                      seed: int = 0, device=None, callback=None) -> list[float]:
-    """Minimise the mean squared reconstruction error ||x - x~||^2 (summed over features) with Adam.
+def train_autoencoder(model: nn.Module, x: torch.Tensor, epochs: int = 200,
+                      lr: float = 1e-2, batch_size: int = 0, seed: int = 0, device=None,
+                      callback=None) -> list[float]:
+    """Minimise the mean squared reconstruction error ||x - x~||^2 (summed over
+    features) with Adam.
 
     batch_size 0 means full-batch gradient descent. Returns the loss per epoch.
-    ``callback(epoch, model)``, if given, is called after every epoch (e.g. to record a subspace angle).
+    ``callback(epoch, model)``, if given, is called after every epoch (e.g. to record a
+    subspace angle).
     """
     device = device or get_device()
     torch.manual_seed(seed)
