@@ -127,3 +127,23 @@ def test_steps_follows_vae_book_fast(monkeypatch, value, fast):
         monkeypatch.setenv("VAE_BOOK_FAST", value)
     assert fast_mode() is fast
     assert steps(1000, 10) == (10 if fast else 1000)
+
+
+# ---------------------------------------------------------------- vaelib.codes
+
+
+def test_fraction_far_against_scipy_kdtree():
+    from scipy.spatial import cKDTree
+
+    from vaelib.codes import fraction_far, neighbour_threshold
+
+    g = torch.Generator().manual_seed(0)
+    codes = torch.cat([torch.randn(300, 2, generator=g) * 0.3 + 3, torch.randn(300, 2, generator=g) * 0.3 - 3])
+    candidates = torch.rand(2000, 2, generator=g) * 12 - 6  # uniform in a box with a gap between the clusters
+    tree = cKDTree(codes.numpy())
+    own, _ = tree.query(codes.numpy(), k=2)  # column 1: nearest other code
+    threshold = np.quantile(own[:, 1], 0.99)
+    nearest, _ = tree.query(candidates.numpy(), k=1)
+    np.testing.assert_allclose(neighbour_threshold(codes).item(), threshold, rtol=1e-5)
+    np.testing.assert_allclose(fraction_far(candidates, codes), np.mean(nearest > threshold), atol=1e-6)
+    assert fraction_far(codes[:50] + 1e-4, codes) == 0.0  # points on top of the codes are never far

@@ -21,6 +21,7 @@ from vaelib.probability import (
     elbo,
     elbo_monte_carlo,
     gaussian_kl,
+    independent_pixel_logits,
     iwae_bound,
     log_mean_exp,
     log_normal,
@@ -287,3 +288,15 @@ def test_log_mean_exp_matches_scipy_and_survives_extreme_values():
     assert torch.isfinite(result).all()
     np.testing.assert_allclose(result.numpy(), scipy.special.logsumexp(extreme.numpy(), axis=1) - math.log(9),
                                rtol=1e-12)
+
+
+def test_independent_pixel_logits_match_a_numpy_bernoulli_fit():
+    x = (torch.rand(50, 7, generator=torch.Generator().manual_seed(3)) > 0.7).double()
+    x[:, 0] = 0.0  # a pixel that is never on still gets a probability above 0
+    logits = independent_pixel_logits(x)
+    counts = x.numpy().sum(0)
+    expected = (counts + 1) / (50 + 2)
+    np.testing.assert_allclose(torch.sigmoid(logits).numpy(), expected, rtol=1e-12)
+    log_lik = Independent(Bernoulli(logits=logits), 1).log_prob(x)
+    reference = (x.numpy() * np.log(expected) + (1 - x.numpy()) * np.log(1 - expected)).sum(1)
+    np.testing.assert_allclose(log_lik.numpy(), reference, rtol=1e-12)

@@ -7,10 +7,12 @@ Here ``sigma`` is a standard deviation. Both estimators return per-sample estima
 import torch
 
 
-def score_function_samples(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
-    """Score-function (REINFORCE) estimates f(z) * grad log q(z), one per eps (n,) -> (n, 2).
+def score_function_samples(f, mu: float, sigma: float,
+                           eps: torch.Tensor) -> torch.Tensor:
+    """Score-function (REINFORCE) estimates f(z) grad log q(z), (n,) -> (n, 2).
 
-    With z = mu + sigma * eps: d/dmu log q = eps / sigma and d/dsigma log q = (eps^2 - 1) / sigma.
+    With z = mu + sigma * eps: d/dmu log q = eps / sigma and
+    d/dsigma log q = (eps^2 - 1) / sigma.
     """
     z = mu + sigma * eps
     fz = f(z)
@@ -18,7 +20,8 @@ def score_function_samples(f, mu: float, sigma: float, eps: torch.Tensor) -> tor
 
 
 def pathwise_samples(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
-    """Reparameterized (pathwise) estimates grad f(mu + sigma * eps), one per eps (n,) -> (n, 2), by autograd."""
+    """Reparameterized (pathwise) estimates grad f(mu + sigma * eps), one per eps,
+    (n,) -> (n, 2), by autograd."""
     mu_t = torch.full_like(eps, float(mu), requires_grad=True)
     sigma_t = torch.full_like(eps, float(sigma), requires_grad=True)
     z = mu_t + sigma_t * eps

@@ -74,15 +74,32 @@ class LinearGaussianModel:
         m = S @ self.W.T @ (x - self.b) / self.noise_std**2
         return m, S
 
-    def elbo(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
-        """Exact ELBO E_q[log p(x, z) - log q(z)] for a Gaussian q = N(q_mean, q_cov), in closed form."""
+    def mean_field_posterior(self, x: torch.Tensor):
+        """The diagonal Gaussian q = N(m, diag(v)) closest to p(z|x) = N(m, S) in
+        KL(q || p), for one x (d,).
+
+        Setting the derivatives of KL(q || p) to zero gives the posterior mean m and
+        v_j = 1 / Lambda_jj, the inverse diagonal of the posterior precision
+        Lambda = S^{-1} = I + W^T W / s^2 (chapter 5). Returns m (k,) and diag(v)
+        (k, k).
+        """
+        m, _ = self.posterior(x)
+        eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
+        precision = eye + self.W.T @ self.W / self.noise_std**2
+        return m, torch.diag(1.0 / torch.diagonal(precision))
+
+    def elbo(self, x: torch.Tensor, q_mean: torch.Tensor,
+             q_cov: torch.Tensor) -> torch.Tensor:
+        """Exact ELBO E_q[log p(x, z) - log q(z)] for a Gaussian q = N(q_mean, q_cov).
+        """
         d, k = self.W.shape
         s2 = self.noise_std**2
         residual = x - self.W @ q_mean - self.b
-        expected_log_lik = -0.5 * (
-            d * math.log(2 * math.pi * s2) + (residual @ residual + torch.trace(self.W.T @ self.W @ q_cov)) / s2
-        )
-        expected_log_prior = -0.5 * (k * math.log(2 * math.pi) + q_mean @ q_mean + torch.trace(q_cov))
+        spread = torch.trace(self.W.T @ self.W @ q_cov)  # E||W (z - q_mean)||^2
+        expected_log_lik = -0.5 * (d * math.log(2 * math.pi * s2)
+                                   + (residual @ residual + spread) / s2)
+        expected_log_prior = -0.5 * (k * math.log(2 * math.pi) + q_mean @ q_mean
+                                     + torch.trace(q_cov))
         entropy = 0.5 * (k * (1.0 + math.log(2 * math.pi)) + torch.logdet(q_cov))
         return expected_log_lik + expected_log_prior + entropy
 
@@ -91,15 +108,19 @@ class LinearGaussianModel:
         m, S = self.posterior(x)
         return gaussian_kl_full(q_mean, q_cov, m, S)
 
-    def iwae(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """IWAE estimates log (1/K) sum_j p(x, z_j) / q(z_j) (Burda et al. 2016) for q = N(q_mean, q_cov).
+    def iwae(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor,
+             eps: torch.Tensor) -> torch.Tensor:
+        """IWAE estimates log (1/K) sum_j p(x, z_j) / q(z_j) (Burda et al. 2016) for
+        q = N(q_mean, q_cov).
 
-        ``eps`` (..., K, k) is standard normal noise, z_j = q_mean + L eps_j with L L^T = q_cov; returns (...),
-        one K-sample estimate per leading index. Its mean is the IWAE bound; K = 1 estimates the ELBO.
+        ``eps`` (..., K, k) is standard normal noise, z_j = q_mean + L eps_j with
+        L L^T = q_cov; returns (...), one K-sample estimate per leading index. Its mean
+        is the IWAE bound; K = 1 estimates the ELBO.
         """
         k = self.z_dim
         L = torch.linalg.cholesky(q_cov)
         z = q_mean + eps @ L.T  # (..., K, k)
-        log_q = -0.5 * (k * math.log(2 * math.pi) + 2.0 * torch.log(torch.diagonal(L)).sum() + (eps**2).sum(-1))
+        log_det = 2.0 * torch.log(torch.diagonal(L)).sum()
+        log_q = -0.5 * (k * math.log(2 * math.pi) + log_det + (eps**2).sum(-1))
         log_w = self.log_joint(x, z) - log_q  # (..., K)
         return torch.logsumexp(log_w, dim=-1) - math.log(eps.shape[-2])

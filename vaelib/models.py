@@ -11,12 +11,14 @@ from vaelib.device import get_device
 
 
 class LinearAutoencoder(nn.Module):
-    """x~ = V U x with U (code_dim, in_dim) the encoder and V (in_dim, code_dim) the decoder; no biases."""
+    """x~ = V U x with U (code_dim, in_dim) the encoder and V (in_dim, code_dim) the
+    decoder; no biases."""
 
     def __init__(self, in_dim: int = 12, code_dim: int = 2):
         super().__init__()
-        self.U = nn.Parameter(0.1 * torch.randn(code_dim, in_dim))  # encoder, e.g. 2 x 12
-        self.V = nn.Parameter(0.1 * torch.randn(in_dim, code_dim))  # decoder, e.g. 12 x 2 (the notes say 2 x 12)
+        # encoder, e.g. 2 x 12, and decoder, e.g. 12 x 2 (the notes say 2 x 12)
+        self.U = nn.Parameter(0.1 * torch.randn(code_dim, in_dim))
+        self.V = nn.Parameter(0.1 * torch.randn(in_dim, code_dim))
 
     def encode(self, x):  # (batch, in_dim) -> (batch, code_dim)
         return x @ self.U.T
@@ -41,7 +43,8 @@ class DeepAutoencoder(nn.Module):
     def __init__(self, in_dim: int = 64, hidden: int = 128, code_dim: int = 2):
         super().__init__()
         self.encoder = mlp([in_dim, hidden, hidden, code_dim])
-        self.decoder = nn.Sequential(mlp([code_dim, hidden, hidden, in_dim]), nn.Sigmoid())
+        self.decoder = nn.Sequential(mlp([code_dim, hidden, hidden, in_dim]),
+                                     nn.Sigmoid())
 
     def encode(self, x):
         return self.encoder(x)
@@ -51,7 +54,12 @@ class DeepAutoencoder(nn.Module):
 
 
 class VAE(nn.Module):
-    """Encoder x -> phi = (mu, log_var) of q(z|x); decoder z -> Bernoulli logits of p(x|z); prior N(0, I)."""
+    """A VAE: Gaussian q_phi(z|x), Bernoulli decoder p_theta(x|z), prior N(0, I).
+
+    phi are the encoder's weights and theta the decoder's. The encoder's outputs
+    (mu, log_var) = enc_phi(x) are the parameters of q_phi(z|x) for this x; the decoder
+    returns one Bernoulli logit per pixel.
+    """
 
     def __init__(self, x_dim: int = 64, hidden: int = 256, z_dim: int = 2):
         super().__init__()
@@ -61,8 +69,9 @@ class VAE(nn.Module):
         self.decoder = mlp([z_dim, hidden, hidden, x_dim])
 
     def encode(self, x):
-        """x (batch, x_dim) -> mu, log_var, each (batch, z_dim): enc(x) = phi."""
-        mu, log_var = self.encoder_head(torch.relu(self.encoder_body(x))).chunk(2, dim=-1)
+        """x (batch, x_dim) -> mu, log_var, each (batch, z_dim)."""
+        hidden = torch.relu(self.encoder_body(x))
+        mu, log_var = self.encoder_head(hidden).chunk(2, dim=-1)
         return mu, log_var
 
     def decode(self, z):
@@ -71,32 +80,47 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, device=None):
-        """Draw n images from the model: z ~ p(z), x~ = E[x | z] (pixel probabilities), (n, x_dim)."""
+        """Draw n images: z ~ p(z), x~ = E[x | z] (pixel probabilities), (n, x_dim)."""
         device = device or next(self.parameters()).device
         return torch.sigmoid(self.decode(torch.randn(n, self.z_dim, device=device)))
 
 
-def score_function_surrogate(x, model: VAE, n_samples: int = 1) -> torch.Tensor:
-    """A surrogate whose gradient is the score-function estimate of grad ELBO (mean over the batch).
+def score_function_surrogate(x, model: VAE, n_samples: int = 4,
+                             kl_weight: float = 1.0) -> torch.Tensor:
+    """A surrogate whose gradient is the score-function estimate of grad ELBO, averaged
+    over the batch.
 
-    The reconstruction term's phi-gradient uses log p(x|z) * grad log q(z|x) with z not differentiated
-    (the score-function/REINFORCE estimator with a leave-one-out baseline: the mean of log p(x|z) over the
-    *other* points of the batch, which is independent of the point's own sample and so keeps the estimate unbiased);
-    its theta-gradient and the analytic KL are differentiated directly.
+    For each data point, ``n_samples`` codes z_1..z_S ~ q_phi(z|x) are drawn and held
+    fixed (no pathwise gradient). The reconstruction term's phi-gradient is the
+    score-function (REINFORCE) estimate (f_s - b_s) grad_phi log q_phi(z_s|x), with
+    f_s = log p_theta(x|z_s) and the baseline b_s the mean of f over the *other* S - 1
+    samples of the same data point: independent of z_s, so the estimate stays unbiased
+    (Kool et al. 2019). With S = 1 there is no baseline. The theta-gradient of
+    log p_theta(x|z_s) and the analytic KL (times ``kl_weight``) are differentiated
+    directly.
     """
-    from vaelib.probability import bernoulli_log_likelihood, gaussian_kl, log_normal, reparameterize
+    import vaelib.probability as prob
 
-    mu, log_var = model.encode(x)
+    mu, log_var = model.encode(x)  # (batch, z_dim) each
     with torch.no_grad():
-        z = reparameterize(mu, log_var, torch.randn((n_samples, *mu.shape), device=mu.device))
-    log_lik = bernoulli_log_likelihood(x, model.decode(z))  # (n_samples, batch), grads for theta only
-    log_q = log_normal(z, mu, log_var)  # (n_samples, batch), grads for phi through mu, log_var
+        eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
+        z = prob.reparameterize(mu, log_var, eps)  # (S, batch, z_dim), no grad to phi
+    log_lik = prob.bernoulli_log_likelihood(x, model.decode(z))  # (S, batch), for theta
+    log_q = prob.log_normal(z, mu, log_var)  # (S, batch), for phi through mu, log_var
     signal = log_lik.detach()
-    batch = signal.shape[-1]
-    # leave-one-out mean over the batch (dim 0 is the samples): (sum - own) / (B - 1); no baseline for B = 1
-    baseline = (signal.sum(-1, keepdim=True) - signal) / (batch - 1) if batch > 1 else torch.zeros_like(signal)
-    surrogate = log_lik + (signal - baseline) * log_q
-    return (surrogate.mean(0) - gaussian_kl(mu, log_var)).mean()
+    if n_samples > 1:  # leave-one-out mean over the other samples of the same point
+        baseline = (signal.sum(0, keepdim=True) - signal) / (n_samples - 1)
+    else:
+        baseline = torch.zeros_like(signal)
+    surrogate = log_lik + (signal - baseline) * log_q  # (S, batch)
+    return (surrogate.mean(0) - kl_weight * prob.gaussian_kl(mu, log_var)).mean()
+
+
+def kl_warmup(epoch: int, delay: int = 5, ramp: int = 10) -> float:
+    """KL weight for KL warm-up (Bowman et al. 2016; Sonderby et al. 2016): 0 for the
+    first ``delay`` epochs, then rising linearly to 1 over ``ramp`` epochs. ``epoch``
+    counts from 0."""
+    return min(1.0, max(0.0, (epoch - delay + 1) / ramp))
 
 
 def train_vae(
@@ -109,58 +133,95 @@ def train_vae(
     estimator: str = "pathwise",
     seed: int = 0,
     device=None,
+    kl_weight=None,
+    score_samples: int = 4,
 ) -> dict[str, list[float]]:
-    """Maximise the ELBO with Adam. ``estimator`` is "pathwise" (reparameterization) or "score_function".
+    """Maximise the ELBO with Adam.
 
-    Returns the per-epoch mean ELBO (nats per image) on the training set and, if given, the test set.
+    ``estimator`` is "pathwise" (reparameterization) or "score_function"
+    (:func:`score_function_surrogate` with ``score_samples`` samples per image).
+    ``kl_weight(epoch)``, if given, multiplies the KL term during training (e.g.
+    :func:`kl_warmup`); the recorded ELBOs always use weight 1. Returns per-epoch means
+    in nats per image: ``train_elbo`` (the epoch's mini-batches, one sample each) and,
+    if ``x_test`` is given, ``test_elbo``, ``test_kl`` and ``test_reconstruction``.
     """
-    from vaelib.probability import elbo
+    import vaelib.probability as prob
 
     if estimator not in {"pathwise", "score_function"}:
-        raise ValueError(f"estimator must be 'pathwise' or 'score_function', got {estimator!r}")
+        raise ValueError(f"estimator must be 'pathwise' or 'score_function', "
+                         f"got {estimator!r}")
     device = device or get_device()
     torch.manual_seed(seed)
     model.to(device)
     x_train = x_train.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    history: dict[str, list[float]] = {"train_elbo": [], "test_elbo": []}
-    for _ in range(epochs):
+    keys = ["train_elbo", "test_elbo", "test_kl", "test_reconstruction"]
+    history: dict[str, list[float]] = {key: [] for key in keys}
+    for epoch in range(epochs):
+        beta = 1.0 if kl_weight is None else float(kl_weight(epoch))
         model.train()
         order = torch.randperm(len(x_train), device=device)
         total = 0.0
         for start in range(0, len(x_train), batch_size):
             batch = x_train[order[start : start + batch_size]]
             if estimator == "pathwise":
-                objective = elbo(batch, model.encode, model.decode).mean()
+                mu, log_var = model.encode(batch)
+                eps = torch.randn((1, *mu.shape), dtype=mu.dtype, device=device)
+                z = prob.reparameterize(mu, log_var, eps)  # (1, batch, z_dim)
+                log_lik = prob.bernoulli_log_likelihood(batch, model.decode(z)).mean(0)
+                objective = (log_lik - beta * prob.gaussian_kl(mu, log_var)).mean()
             else:
-                objective = score_function_surrogate(batch, model)
+                objective = score_function_surrogate(batch, model, score_samples,
+                                                     kl_weight=beta)
             optimiser.zero_grad()
             (-objective).backward()
             optimiser.step()
             with torch.no_grad():
-                total += elbo(batch, model.encode, model.decode).sum().item()
+                total += prob.elbo(batch, model.encode, model.decode).sum().item()
         history["train_elbo"].append(total / len(x_train))
         if x_test is not None:
-            history["test_elbo"].append(evaluate_elbo(model, x_test))
+            terms = evaluate_elbo_terms(model, x_test)
+            history["test_elbo"].append(terms["elbo"])
+            history["test_kl"].append(terms["kl"])
+            history["test_reconstruction"].append(terms["reconstruction"])
     return history
+
+
+@torch.no_grad()
+def evaluate_elbo_terms(model: VAE, x: torch.Tensor, n_samples: int = 10) -> dict[str, float]:
+    """Mean over the images of the ELBO's two terms (nats per image), ``n_samples`` samples per image:
+    ``reconstruction`` E_q[log p(x|z)], ``kl`` KL(q(z|x) || p(z)) and ``elbo`` their difference."""
+    from vaelib.probability import bernoulli_log_likelihood, gaussian_kl, reparameterize
+
+    model.eval()
+    x = x.to(next(model.parameters()).device)
+    mu, log_var = model.encode(x)
+    eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=x.device)
+    z = reparameterize(mu, log_var, eps)  # (n_samples, batch, z_dim)
+    reconstruction = bernoulli_log_likelihood(x, model.decode(z)).mean(0)  # (batch,)
+    kl = gaussian_kl(mu, log_var)  # (batch,)
+    return {
+        "reconstruction": reconstruction.mean().item(),
+        "kl": kl.mean().item(),
+        "elbo": (reconstruction - kl).mean().item(),
+    }
 
 
 @torch.no_grad()
 def evaluate_elbo(model: VAE, x: torch.Tensor, n_samples: int = 10) -> float:
     """Mean ELBO per image (nats) with ``n_samples`` samples per image."""
-    from vaelib.probability import elbo
-
-    model.eval()
-    x = x.to(next(model.parameters()).device)
-    return elbo(x, model.encode, model.decode, n_samples=n_samples).mean().item()
+    return evaluate_elbo_terms(model, x, n_samples)["elbo"]
 
 
-def train_autoencoder(model: nn.Module, x: torch.Tensor, epochs: int = 200, lr: float = 1e-2, batch_size: int = 0,
-                      seed: int = 0, device=None, callback=None) -> list[float]:
-    """Minimise the mean squared reconstruction error ||x - x~||^2 (summed over features) with Adam.
+def train_autoencoder(model: nn.Module, x: torch.Tensor, epochs: int = 200,
+                      lr: float = 1e-2, batch_size: int = 0, seed: int = 0, device=None,
+                      callback=None) -> list[float]:
+    """Minimise the mean squared reconstruction error ||x - x~||^2 (summed over
+    features) with Adam.
 
     batch_size 0 means full-batch gradient descent. Returns the loss per epoch.
-    ``callback(epoch, model)``, if given, is called after every epoch (e.g. to record a subspace angle).
+    ``callback(epoch, model)``, if given, is called after every epoch (e.g. to record a
+    subspace angle).
     """
     device = device or get_device()
     torch.manual_seed(seed)

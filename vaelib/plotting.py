@@ -52,25 +52,26 @@ def draw_graphical_model(ax=None, show_variational: bool = False):
 
 
 def draw_computation_graph(ax=None, reparameterized: bool = False):
-    """The VAE's computation graph. Without the trick z is a random node that blocks backpropagation (red);
-    with it the noise eps is a separate input and z = mu + sigma * eps is a deterministic node (blue)."""
+    """The VAE's computation graph. The encoder, with weights phi, maps x to (mu, sigma). Without the trick
+    z is a random node that blocks backpropagation (red); with it the noise eps is a separate input and
+    z = mu + sigma * eps is a deterministic node (blue)."""
     ax = ax or plt.gca()
     blocked, passable, noise = "#f4a6a6", "#a6c8f4", "#f9e79f"
-    _box(ax, (0.0, 1.0), "$x$", colour="#d0d0d0")
-    _box(ax, (2.0, 1.0), r"$\phi=(\mu,\sigma)$", colour=passable, width=1.6)
-    _arrow(ax, (0.0, 1.0), (2.0, 1.0), shrink=30)
+    _box(ax, (0.0, 1.0), "$x$", colour="#d0d0d0", width=0.9)
+    _box(ax, (2.3, 1.0), r"$(\mu,\sigma)=\mathrm{enc}_\phi(x)$", colour=passable, width=2.5)
+    _arrow(ax, (0.55, 1.0), (0.95, 1.0), shrink=1)  # arrows run from box edge to box edge
     if reparameterized:
-        _box(ax, (2.0, 2.4), r"$\varepsilon\sim\mathcal{N}(0,1)$", colour=noise, width=1.9)
-        _box(ax, (4.2, 1.0), r"$z=\mu+\sigma\varepsilon$", colour=passable, width=1.9)
-        _arrow(ax, (2.0, 2.4), (4.2, 1.0), shrink=25)
+        _box(ax, (2.3, 2.4), r"$\varepsilon\sim\mathcal{N}(0,1)$", colour=noise, width=1.9)
+        _box(ax, (5.0, 1.0), r"$z=\mu+\sigma\varepsilon$", colour=passable, width=1.9)
+        _arrow(ax, (3.0, 2.0), (4.5, 1.4), shrink=1)
     else:
-        _box(ax, (4.2, 1.0), r"$z\sim q_\phi(z|x)$", colour=blocked, width=1.9)
-    _arrow(ax, (2.0, 1.0), (4.2, 1.0), shrink=40)
-    _box(ax, (6.4, 1.0), r"$\mathcal{L}(x, z)$", colour=passable, width=1.5)
-    _arrow(ax, (4.2, 1.0), (6.4, 1.0), shrink=40)
-    ax.text(4.2, 0.2, "gradient flows through z" if reparameterized else "no gradient through a sample",
+        _box(ax, (5.0, 1.0), r"$z\sim q_\phi(z|x)$", colour=blocked, width=1.9)
+    _arrow(ax, (3.65, 1.0), (3.95, 1.0), shrink=1)
+    _box(ax, (7.2, 1.0), r"$\mathcal{L}(x, z)$", colour=passable, width=1.5)
+    _arrow(ax, (6.05, 1.0), (6.35, 1.0), shrink=1)
+    ax.text(5.0, 0.2, "gradient flows through z" if reparameterized else "no gradient through a sample",
             ha="center", fontsize=10, color="tab:blue" if reparameterized else "tab:red")
-    ax.set_xlim(-0.9, 7.4)
+    ax.set_xlim(-0.6, 8.1)
     ax.set_ylim(-0.1, 3.0)
     ax.axis("off")
     return ax
@@ -93,12 +94,12 @@ def image_grid(images, n_rows: int, shape=(8, 8), ax=None, title: str | None = N
     return ax
 
 
-def latent_scatter(codes, labels, ax=None, title: str | None = None):
-    """Scatter 2-D codes coloured by digit label, with a legend."""
+def latent_scatter(codes, labels, ax=None, title: str | None = None, size: float = 6):
+    """Scatter 2-D codes coloured by digit label (``size``: marker area), with a colour bar of the labels."""
     ax = ax or plt.gca()
     codes = np.asarray(codes.detach().cpu() if hasattr(codes, "detach") else codes)
     labels = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels)
-    scatter = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
+    scatter = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=size, vmin=-0.5, vmax=9.5)
     ax.figure.colorbar(scatter, ax=ax, ticks=range(10), label="digit")
     if title:
         ax.set_title(title)

@@ -40,9 +40,11 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
-def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
-    """z = mu + sigma * eps with sigma = exp(log_var / 2) and eps ~ N(0, I): a sample of q(z|x) that stays
-    differentiable in (mu, log_var). ``eps`` broadcasts against mu, e.g. (n_samples, batch, z_dim)."""
+def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
+                   eps: torch.Tensor | None = None) -> torch.Tensor:
+    """z = mu + sigma * eps with sigma = exp(log_var / 2) and eps ~ N(0, I): a sample of
+    q(z|x) that stays differentiable in (mu, log_var). ``eps`` broadcasts against mu,
+    e.g. (n_samples, batch, z_dim)."""
     if eps is None:
         eps = torch.randn_like(mu)
     return mu + torch.exp(0.5 * log_var) * eps
@@ -90,3 +92,10 @@ def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
     log p(x) ~ log mean_k p(x | z_k) with z_k ~ p(z). torch.logsumexp subtracts max_k a_k before exponentiating.
     """
     return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
+
+
+def independent_pixel_logits(x_train: torch.Tensor) -> torch.Tensor:
+    """Logits (x_dim,) of chapter 1's model without a latent variable: every pixel an
+    independent coin whose probability is its smoothed frequency in x_train
+    (batch, x_dim), (count + 1) / (n + 2)."""
+    return torch.logit((x_train.sum(0) + 1) / (len(x_train) + 2))
