@@ -1,8 +1,8 @@
 """Equation numbers as the reader sees them, and the code comments that cite them.
 
 Code cells cite equations by the number printed beside them, "eq. (4.3)", never by label. Those numbers depend on
-the table of contents: with `numbered: true` a chapter's equations are (chapter.n), otherwise one counter runs
-through the whole book. This script computes label -> number from the sources in toc order (the test in
+the configuration: with `numbered: true` in _toc.yml and a numfig_secnum_depth other than 0 in _config.yml a
+chapter's equations are (chapter.n); otherwise (this book: numfig_secnum_depth 0) one counter runs through the book. This script computes label -> number from the sources in toc order (the test in
 tests/test_book_equation_numbers.py checks it against the built HTML) and:
 
     python scripts/equation_numbers.py                 check every "eq. (N)" in the chapters' code cells
@@ -55,11 +55,20 @@ def equation_labels(text: str) -> list[str]:
     return labels
 
 
+def numbers_by_chapter(root: Path = ROOT) -> bool:
+    """Sphinx prefixes equation numbers with the chapter's only when numfig_secnum_depth (default 1) is not 0."""
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    depth = (config.get("sphinx", {}).get("config", {}) or {}).get("numfig_secnum_depth", 1)
+    return depth != 0
+
+
 def numbering(mode: str | None = None, root: Path = ROOT) -> dict[str, tuple[str, str]]:
-    """label -> (number as printed, document). ``mode`` "chapter" or "global"; None reads it from _toc.yml."""
+    """label -> (number as printed, document). ``mode`` "chapter" or "global"; None reads it from _toc.yml (a
+    numbered part) and _config.yml (numfig_secnum_depth)."""
     result, counter, chapter_index = {}, 0, 0
+    secnum = numbers_by_chapter(root)
     for document, numbered in chapters(root):
-        by_chapter = numbered if mode is None else mode == "chapter"
+        by_chapter = (numbered and secnum) if mode is None else mode == "chapter"
         chapter_index += numbered
         path = root / f"{document}.md"
         if not path.exists():

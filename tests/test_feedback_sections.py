@@ -26,7 +26,8 @@ def labelled_headings(document: str) -> dict[str, str]:
 
 def chapter_title(document: str) -> str:
     text = (BOOK / f"{document}.md").read_text(encoding="utf-8")
-    return re.search(r"^# (.+)$", text, re.M).group(1).strip()
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)  # the title, not a code comment
+    return re.search(r"^# (.+)$", prose, re.M).group(1).strip()
 
 
 def test_chapter_titles_match_the_book():

@@ -12,8 +12,9 @@ import torch
 def get_device(preference: str | None = None) -> torch.device:
     """Return the torch device to compute on.
 
-    ``preference`` wins over the ``VAE_DEVICE`` environment variable; both default to ``auto``.
-    Asking explicitly for an accelerator that is absent is an error, not a silent fallback.
+    ``preference`` wins over the ``VAE_DEVICE`` environment variable; both default to
+    ``auto``. Asking explicitly for an accelerator that is absent is an error, not a
+    silent fallback.
     """
     choice = (preference or os.environ.get("VAE_DEVICE") or "auto").strip().lower()
     if choice == "auto":
@@ -22,9 +23,11 @@ def get_device(preference: str | None = None) -> torch.device:
         return torch.device("cpu")
     device = torch.device(choice)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"VAE_DEVICE={choice!r} asks for CUDA, but torch sees no CUDA device here")
+        raise RuntimeError(f"VAE_DEVICE={choice!r} asks for CUDA, "
+                           "but torch sees no CUDA device here")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError(f"VAE_DEVICE={choice!r} asks for MPS, but it is not available here")
+        raise RuntimeError(f"VAE_DEVICE={choice!r} asks for MPS, "
+                           "but it is not available here")
     return device
 
 

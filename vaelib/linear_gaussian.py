@@ -52,7 +52,9 @@ class LinearGaussianModel:
         """log p(x, z) = log p(z) + log p(x|z); x (d,), z (..., k) -> (...)."""
         d = x.shape[-1]
         mean = z @ self.W.T + self.b
-        log_lik = -0.5 * (d * math.log(2 * math.pi * self.noise_std**2) + ((x - mean) ** 2).sum(-1) / self.noise_std**2)
+        variance = self.noise_std**2
+        log_lik = -0.5 * (d * math.log(2 * math.pi * variance)
+                          + ((x - mean) ** 2).sum(-1) / variance)
         log_prior = -0.5 * (self.z_dim * math.log(2 * math.pi) + (z**2).sum(-1))
         return log_lik + log_prior
 

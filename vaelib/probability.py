@@ -86,10 +86,12 @@ def iwae_bound(x: torch.Tensor, encoder, decoder, n_samples: int = 16) -> torch.
 
 
 def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """log( (1/K) sum_k exp(a_k) ) along ``dim`` (K = a.shape[dim]), without underflow or overflow.
+    """log( (1/K) sum_k exp(a_k) ) along ``dim`` (K = a.shape[dim]), without underflow
+    or overflow.
 
-    The Monte Carlo average of probabilities exp(a_k) computed in log space, e.g. the naive estimate
-    log p(x) ~ log mean_k p(x | z_k) with z_k ~ p(z). torch.logsumexp subtracts max_k a_k before exponentiating.
+    The Monte Carlo average of probabilities exp(a_k) computed in log space, e.g. the
+    naive estimate log p(x) ~ log mean_k p(x | z_k) with z_k ~ p(z).
+    torch.logsumexp subtracts max_k a_k before exponentiating.
     """
     return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
 

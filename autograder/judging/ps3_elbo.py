@@ -34,7 +34,7 @@ def _gaussian_kl_assess(case, value):
 register_judge(Judge(
     name="gaussian_kl",
     assess=_gaussian_kl_assess,
-    section=(Reading("ch4-closed-form-kl", "The closed-form KL of a diagonal Gaussian"),),
+    section=(Reading("ch4-closed-form-kl", "The KL term in closed form"),),
     what="KL(N(mu, diag(exp(log_var))) || N(0, I)) summed over the latent dimensions, one value per row",
 ))
 
@@ -51,7 +51,7 @@ def _bernoulli_assess(case, value):
 register_judge(Judge(
     name="bernoulli_log_likelihood",
     assess=_bernoulli_assess,
-    section=(Reading("ch4-bernoulli-decoder", "The Bernoulli decoder"),),
+    section=(Reading("ch4-bernoulli-decoder", "The Bernoulli decoder: log-likelihood from logits"),),
     what="sum over pixels of x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), broadcasting x against the logits "
          "and staying finite for logits of size 80",
 ))

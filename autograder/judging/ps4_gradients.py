@@ -240,7 +240,7 @@ register_judge(Judge(
     name="vae_heldout_elbo",
     assess=_vae_assess,
     section=(Reading("ch6-vae", "Training a VAE with each estimator"),
-             Reading("ch4-training-step", "One training step")),
+             Reading("ch4-training-step", "One training step, by hand")),
     what=f"your trained VAE (vaelib.models.VAE(x_dim=64, hidden=128, z_dim=4)) reaches a held-out ELBO of at "
          f"least {VAE_ELBO_THRESHOLD} nats per image on the binarized digits test split",
 ))
