@@ -2,7 +2,8 @@
 
 Code cells cite equations by the number printed beside them, "eq. (4.3)", never by label. Those numbers depend on
 the configuration: with `numbered: true` in _toc.yml and a numfig_secnum_depth other than 0 in _config.yml a
-chapter's equations are (chapter.n); otherwise (this book: numfig_secnum_depth 0) one counter runs through the book. This script computes label -> number from the sources in toc order (the test in
+chapter's equations are (chapter.n); otherwise (this book: numfig_secnum_depth 0) one counter runs through the
+book. This script computes label -> number from the sources in toc order (the test in
 tests/test_book_equation_numbers.py checks it against the built HTML) and:
 
     python scripts/equation_numbers.py                 check every "eq. (N)" in the chapters' code cells
