@@ -29,7 +29,7 @@ def test_code_comments_cite_equation_numbers_of_their_chapter():
 
 def test_a_stale_citation_is_caught(tmp_path):
     """The check is not vacuous: a citation of a number that belongs to another chapter fails it."""
-    for name in ["_toc.yml", "book"]:
+    for name in ["_config.yml", "_toc.yml", "book"]:
         source = ROOT / name
         target = tmp_path / name
         if source.is_dir():
