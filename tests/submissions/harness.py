@@ -17,7 +17,7 @@ from make_submissions import namespace  # noqa: E402
 from variants import Variant  # noqa: E402
 
 from autograder.judging import JUDGES, Verdict, judge, prepared_cases  # noqa: E402
-from autograder.judging.compare import StatSpec  # noqa: E402
+from autograder.judging.statistics import StatSpec  # noqa: E402
 from autograder.student.probes import PROBES, probe  # noqa: E402
 from autograder.student.values import to_value  # noqa: E402
 
