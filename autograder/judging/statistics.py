@@ -165,25 +165,15 @@ def identical_calls(estimates: np.ndarray) -> bool:
 
 
 def failures(spec: StatSpec, estimates: np.ndarray, what: str) -> list[str]:
-    """Why ``estimates`` (calls, components) fail the spec's tests (empty: they pass)."""
+    """Why ``estimates`` (calls, components) fail the spec's tests (empty: they pass). A spread problem comes first:
+    it also explains a mean that misses because the calls vary too much."""
     problems = []
-    center = spec.center(estimates)
-    tolerance = spec.mean_tolerance()
-    excess = np.abs(center - spec.truth) - tolerance
-    worst = int(np.argmax(excess))
-    if not excess[worst] <= 0:  # also catches NaN
-        statistic = "the median of your calls' block averages" if spec.robust else "the average of your calls"
-        problems.append(
-            f"{sentence(what)}, {spec.labels[worst]}: expected {spec.truth[worst]:.5g} on average; {statistic} "
-            f"({spec.calls} calls) is {center[worst]:.5g}. A correct estimator lands within "
-            f"±{tolerance[worst]:.3g} of the expected value with probability above {1 - spec.delta:.7f}, so this "
-            "is not bad luck: look for a bias.")
     if spec.has_spread_test:
         low, high = spec.spread_bounds()
         s2 = estimates.var(0, ddof=1)
-        for j in range(spec.components):
-            if low[j] <= s2[j] <= high[j]:
-                continue
+        outside = [j for j in range(spec.components) if not low[j] <= s2[j] <= high[j]]
+        if outside:
+            j = max(outside, key=lambda i: abs(math.log(max(s2[i], 1e-300) / spec.variance[i])))
             direction = "too little" if s2[j] < low[j] else "too much"
             problems.append(
                 f"{sentence(what)}, {spec.labels[j]}: {direction} spread between your {spec.calls} calls: their "
@@ -193,7 +183,17 @@ def failures(spec: StatSpec, estimates: np.ndarray, what: str) -> list[str]:
                 + f" (a correct one lands between {math.sqrt(low[j]):.4g} and {math.sqrt(high[j]):.4g} with "
                 f"probability above {1 - spec.delta:.7f}). Check the number of samples, that each sample has its own "
                 "independent noise, and that it is the estimator the docstring describes.")
-            break
+    center = spec.center(estimates)
+    tolerance = spec.mean_tolerance()
+    excess = np.abs(center - spec.truth) - tolerance
+    worst = int(np.argmax(np.where(np.isnan(excess), np.inf, excess)))
+    if not excess[worst] <= 0:  # also catches NaN
+        statistic = "the median of your calls' block averages" if spec.robust else "the average of your calls"
+        problems.append(
+            f"{sentence(what)}, {spec.labels[worst]}: expected {spec.truth[worst]:.5g} on average; {statistic} "
+            f"({spec.calls} calls) is {center[worst]:.5g}. A correct estimator lands within "
+            f"±{tolerance[worst]:.3g} of the expected value with probability above {1 - spec.delta:.7f}, so this "
+            "is not bad luck: look for a bias.")
     return problems
 
 
