@@ -72,30 +72,43 @@ def prepared_cases(name: str, seed: int, kind: str) -> list[dict]:
 def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict]) -> Verdict:
     """Re-draw the cases from ``seed`` and assess each outcome against the reference. ``outcomes`` are the raw
     records from the student's process (validated here) or already decoded Outcome objects (in-process use)."""
-    judge_def = JUDGES[name]
     label = f"{name} ({kind} tests)"
-    read = f"Read: {describe(judge_def.section)}"
-
-    def failed(message: str) -> Verdict:
-        return Verdict(False, f"{message}\n{read}", judge_def.section)
-
     try:
         decoded = [o if isinstance(o, Outcome) else decode_outcome(o) for o in outcomes]
     except RecordError as error:
-        return failed(f"{label}: the recorded results could not be read ({error}).")
+        return failed_verdict(name, f"{label}: the recorded results could not be read ({error}).")
     cases = prepared_cases(name, seed, kind)
     if len(decoded) != len(cases) or sorted(o.case for o in decoded) != list(range(len(cases))):
-        return failed(f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} results).")
-    notes = []
+        return failed_verdict(name, f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} "
+                                    "results).")
+    notes: list[str] = []
     for outcome in sorted(decoded, key=lambda o: o.case):
-        case = cases[outcome.case]
-        where = f"case {outcome.case + 1} of {len(cases)}"
-        if outcome.error is not None:
-            return failed(f"{label}, {where}: {judge_def.what}\nYour function raised: {outcome.error}")
-        try:
-            note = judge_def.assess(case, outcome.value)
-        except CheckFailure as failure:
-            return failed(f"{label}, {where}: {judge_def.what}\n{failure}")
-        if note and note not in notes:
-            notes.append(note)
-    return Verdict(True, f"{label}: passed {len(cases)} case(s)." + "".join(f"\nNote: {n}" for n in notes))
+        failure = judge_outcome(name, kind, cases, outcome, notes)
+        if failure is not None:
+            return failure
+    return passed_verdict(name, kind, len(cases), notes)
+
+
+def failed_verdict(name: str, message: str) -> Verdict:
+    section = JUDGES[name].section
+    return Verdict(False, f"{message}\nRead: {describe(section)}", section)
+
+
+def passed_verdict(name: str, kind: str, count: int, notes: list[str]) -> Verdict:
+    return Verdict(True, f"{name} ({kind} tests): passed {count} case(s)." + "".join(f"\nNote: {n}" for n in notes))
+
+
+def judge_outcome(name: str, kind: str, cases: list[dict], outcome: Outcome, notes: list[str]) -> Verdict | None:
+    """Assess one decoded outcome against its prepared case: the failing Verdict, or None (a note, if any, is
+    appended to ``notes``). judge() applies it to every case in order and stops at the first failure."""
+    judge_def = JUDGES[name]
+    where = f"{name} ({kind} tests), case {outcome.case + 1} of {len(cases)}"
+    if outcome.error is not None:
+        return failed_verdict(name, f"{where}: {judge_def.what}\nYour function raised: {outcome.error}")
+    try:
+        note = judge_def.assess(cases[outcome.case], outcome.value)
+    except CheckFailure as failure:
+        return failed_verdict(name, f"{where}: {judge_def.what}\n{failure}")
+    if note and note not in notes:
+        notes.append(note)
+    return None

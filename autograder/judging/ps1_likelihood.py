@@ -5,9 +5,12 @@ The cases are drawn by autograder/student/cases/ps1_likelihood.py from the same 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from .base import Judge, register_judge
+from . import upstream
+from .base import CheckFailure, Judge, register_judge
 from .compare import expect_calls, expect_close, expect_items, expect_scalar, expect_tensor, logsumexp
 from .sections import Reading
 from .statistics import StatSpec, mean_of_samples, statistical_assess
@@ -67,13 +70,43 @@ register_judge(Judge(
 ))
 
 
+def probe_items(value, n: int) -> list:
+    """The items of the tuple a probe built itself (the result, and what it recorded about upstream functions)."""
+    if value is None or value.kind != "tuple" or len(value.items) != n:
+        raise CheckFailure("The test did not run to the end (its results are incomplete).")
+    return value.items
+
+
+def right_given_lse(result, spied, matrix: np.ndarray, axis: int, offset: float) -> bool:
+    """One bug, one loss: True when the function fed ``matrix`` (reduced over ``axis``; any layout that moves that
+    axis to the reduced dim is fine) to the student's log_sum_exp, which returned something wrong, and returned
+    that output + ``offset``: the function is right given log_sum_exp."""
+    found = upstream.only_lse_call(upstream.spied_groups(spied))
+    actual = upstream.array_of(result) if result is not None else None
+    if found is None or actual is None:
+        return False
+    a, dim, out, _ = found
+    fed = np.moveaxis(a, dim, -1)
+    if fed.shape != np.moveaxis(matrix, axis, -1).shape:
+        return False
+    return upstream.same_values(fed, np.moveaxis(matrix, axis, -1), rtol=1e-4, atol=1e-4) and \
+        upstream.same_values(actual, out + offset, rtol=1e-5, atol=1e-4)
+
+
 def _mixture_assess(case, value):
+    result, spied = probe_items(value, 2)
     x = np.float32(case["x"]).astype(np.float64)[:, None]
     lw, mu, sigma = (np.float32(case[k]).astype(np.float64) for k in ("log_weights", "means", "sigmas"))
     log_joint = lw - 0.5 * np.log(2 * np.pi * sigma**2) - (x - mu) ** 2 / (2 * sigma**2)  # (n, K)
     expected = logsumexp(log_joint, axis=1)
-    actual = expect_tensor(value, shape=expected.shape, what="log p(x) (one number per data point)")
-    expect_close(actual, expected, rtol=1e-4, atol=1e-4, what="log p(x)")
+    try:
+        actual = expect_tensor(result, shape=expected.shape, what="log p(x) (one number per data point)")
+        expect_close(actual, expected, rtol=1e-4, atol=1e-4, what="log p(x)")
+    except CheckFailure:
+        if right_given_lse(result, spied, log_joint, axis=1, offset=0.0):
+            return upstream.note("log_sum_exp", "mixture_log_marginal")
+        raise
+    return None
 
 
 register_judge(Judge(
@@ -86,13 +119,20 @@ register_judge(Judge(
 
 
 def _mc_given_z_assess(case, value):
+    result, spied = probe_items(value, 2)
     x = np.float32(case["x"]).astype(np.float64)
     z = np.float32(case["z"]).astype(np.float64)[:, None]
     s = case["s"]
     log_lik = -0.5 * np.log(2 * np.pi * s**2) - (x - (case["w"] * z + case["b"])) ** 2 / (2 * s**2)  # (S, batch)
     expected = logsumexp(log_lik, axis=0) - np.log(len(z))
-    actual = expect_tensor(value, shape=expected.shape, what="the estimate of log p(x) (one per data point)")
-    expect_close(actual, expected, rtol=1e-4, atol=1e-3, what="the estimate of log p(x) from the given z")
+    try:
+        actual = expect_tensor(result, shape=expected.shape, what="the estimate of log p(x) (one per data point)")
+        expect_close(actual, expected, rtol=1e-4, atol=1e-3, what="the estimate of log p(x) from the given z")
+    except CheckFailure:
+        if right_given_lse(result, spied, log_lik, axis=0, offset=-np.log(len(z))):
+            return upstream.note("log_sum_exp", "mc_log_marginal")
+        raise
+    return None
 
 
 register_judge(Judge(
@@ -130,13 +170,50 @@ def _mc_marginal_statistics(case):
 
 
 def _mc_marginal_estimate(case, value):
-    log_estimates = expect_calls(value, case["calls"], (len(case["x"]),), "the estimate of log p(x)")
+    calls, _ = probe_items(value, 2)
+    log_estimates = expect_calls(calls, case["calls"], (len(case["x"]),), "the estimate of log p(x)")
     return np.exp(log_estimates)
+
+
+def _mc_marginal_alternatives(case, value, spec):
+    """One bug, one loss: when the student's log_sum_exp returned wrong values inside mc_log_marginal, the calls are
+    judged again with the correct log-sum-exp of what each call fed it (each call must have returned its
+    log_sum_exp output - log n_samples, from a matrix (n_samples, batch) or (batch, n_samples)). Only the calls the
+    probe could record are used (Spy keeps 20,000 entries)."""
+    calls_value, spied = probe_items(value, 2)
+    groups = upstream.spied_groups(spied)
+    if groups is None or calls_value.kind not in ("repeated", "calls"):
+        return ()
+    results = ([calls_value.array[i] for i in range(calls_value.shape[0])] if calls_value.kind == "repeated"
+               else [upstream.array_of(item) for item in calls_value.items])
+    n, batch = case["n_samples"], len(case["x"])
+    corrected, wrong = [], False
+    for index, group in enumerate(groups):
+        found = upstream.lse_record(group[0]) if len(group) == 1 else None
+        actual = results[index] if index < len(results) else None
+        if found is None or actual is None or found[0].ndim != 2 or found[3].shape != (batch,):
+            break
+        a, dim, out, correct = found
+        if np.moveaxis(a, dim, 0).shape != (n, batch) or not upstream.same_values(
+                np.asarray(actual, np.float64), out - np.log(n), rtol=1e-5, atol=1e-4):
+            break
+        wrong |= not upstream.same_values(out, correct, rtol=1e-5, atol=1e-4)
+        corrected.append(np.exp(correct - np.log(n)))
+    if not wrong or len(corrected) < 2:
+        return ()
+    try:
+        alternative = dataclasses.replace(spec, calls=len(corrected), estimates=np.stack(corrected),
+                                          note=upstream.note("log_sum_exp", "mc_log_marginal"), alternatives=())
+        alternative.mean_tolerance()  # a robust case needs enough calls for its median of means
+    except ValueError:
+        return ()
+    return (alternative,)
 
 
 register_judge(Judge(
     name="mc_log_marginal",
-    assess=statistical_assess(_mc_marginal_statistics, _mc_marginal_estimate, "exp(your estimate of log p(x))"),
+    assess=statistical_assess(_mc_marginal_statistics, _mc_marginal_estimate, "exp(your estimate of log p(x))",
+                              alternatives=_mc_marginal_alternatives),
     statistics=_mc_marginal_statistics,
     estimate=_mc_marginal_estimate,
     section=(Reading("ch2-naive-mc", "Naive Monte Carlo over the prior"),),

@@ -133,9 +133,9 @@ def _elbo_alternatives(case, value, spec):
     elbo that is right GIVEN that KL is accepted too (the KL's error is charged to gaussian_kl's cell)."""
     _, kl_value = _probe_items(value, 2)
     kl = elbo_moments(case)["kl"]
-    if kl_value is None or kl_value.kind != "tensor" or tuple(kl_value.shape) != kl.shape:
+    if kl_value is None or kl_value.kind != "tensor" or tuple(kl_value.shape) not in ((), kl.shape):
         return ()
-    theirs = np.asarray(kl_value.array, np.float64)
+    theirs = np.broadcast_to(np.asarray(kl_value.array, np.float64), kl.shape)  # a KL summed over the batch too
     if not np.all(np.isfinite(theirs)) or np.allclose(theirs, kl, rtol=1e-4, atol=1e-4):
         return ()
     return (dataclasses.replace(spec, truth=spec.truth + kl - theirs, alternatives=(), note=(

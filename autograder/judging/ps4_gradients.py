@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..student.cases.ps4_gradients import DEC_X_DIM, DEC_Z_DIM, VAE_ARCH, vae_keys
+from . import upstream
 from .base import CheckFailure, Judge, register_judge
 from .compare import (
     case_key,
@@ -220,16 +221,78 @@ def _decoder_statistics(case):
                     kurtosis=np.maximum(forms[0]["kurtosis"], forms[1]["kurtosis"]), robust=n < 100)
 
 
+def _probe_items(value, n: int) -> list:
+    if value is None or value.kind != "tuple" or len(value.items) != n:
+        raise CheckFailure("The test did not run to the end (its results are incomplete).")
+    return value.items
+
+
 def _decoder_estimate(case, value):
-    grad_w, grad_b = expect_calls_of_items(value, case["calls"], [(DEC_X_DIM, DEC_Z_DIM), (DEC_X_DIM,)],
+    calls, _ = _probe_items(value, 2)
+    grad_w, grad_b = expect_calls_of_items(calls, case["calls"], [(DEC_X_DIM, DEC_Z_DIM), (DEC_X_DIM,)],
                                            ["the gradient for decoder.weight", "the gradient for decoder.bias"],
                                            kinds=("tuple", "list"))
     return np.concatenate([grad_w.reshape(case["calls"], -1), grad_b], axis=1)
 
 
+def _decoder_gradient_given(case, z: np.ndarray) -> np.ndarray:
+    """The exact gradient [d/dweight (flattened), d/dbias] of sum_i mean_s log p(x_i | z_si) at the samples
+    z (n, batch, z_dim)."""
+    f32 = {k: np.float32(case[k]).astype(np.float64) for k in ("x", "weight", "bias")}
+    residual = f32["x"] - 1.0 / (1.0 + np.exp(-(np.einsum("sbk,jk->sbj", z, f32["weight"]) + f32["bias"])))
+    grad_w = np.einsum("sbj,sbk->jk", residual, z) / len(z)
+    return np.concatenate([grad_w.reshape(-1), residual.sum(1).mean(0)])
+
+
+def _right_given_reparameterize(case, value) -> bool:
+    """One bug, one loss: True when the student's reparameterize returned wrong samples inside decoder_gradient,
+    and every call the probe recorded returned exactly the gradient of sum_i mean_s log p(x_i | z_s) at the samples
+    reparameterize gave it, called with this case's mu and log_var and standard-normal-looking noise (n_samples,
+    batch, z_dim). The statistical tests are then not applied (they judge the samples, which are reparameterize's)."""
+    calls_value, spied = _probe_items(value, 2)
+    groups = upstream.spied_groups(spied)
+    if not groups or calls_value.kind != "calls":
+        return False
+    mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
+    n, wrong, noise = case["n_samples"], False, []
+    for index, group in enumerate(groups):
+        arrays = [upstream.array_of(item) for item in group[0]] if len(group) == 1 else []
+        if len(arrays) != 4 or any(a is None for a in arrays) or index >= len(calls_value.items):
+            return False
+        their_mu, their_log_var, eps, z = arrays
+        if eps.shape != (n, *mu.shape) or z.shape != eps.shape or not upstream.same_values(their_mu, mu) or \
+                not upstream.same_values(their_log_var, log_var):
+            return False
+        wrong |= not upstream.same_values(z, mu + np.exp(0.5 * log_var) * eps, rtol=1e-5, atol=1e-5)
+        call = calls_value.items[index]
+        parts = [upstream.array_of(item) for item in call.items] if call.kind == "tuple" else []
+        if len(parts) != 2 or any(p is None for p in parts) or parts[0].shape != (DEC_X_DIM, DEC_Z_DIM):
+            return False
+        if not upstream.same_values(np.concatenate([parts[0].reshape(-1), parts[1]]),
+                                    _decoder_gradient_given(case, z), rtol=1e-4, atol=1e-4):
+            return False
+        noise.append(eps.reshape(-1))
+    noise = np.concatenate(noise)
+    standard = abs(noise.mean()) < 6 / np.sqrt(noise.size) and abs(noise.var() - 1) < 6 * np.sqrt(2 / noise.size) + 0.05
+    return wrong and standard
+
+
+def _decoder_assess(case, value):
+    try:
+        return _decoder_statistical_assess(case, value)
+    except CheckFailure:
+        if _right_given_reparameterize(case, value):
+            return upstream.note("reparameterize", "decoder_gradient")
+        raise
+
+
+_decoder_statistical_assess = statistical_assess(_decoder_statistics, _decoder_estimate,
+                                                 "your estimate of grad_theta ELBO")
+
+
 register_judge(Judge(
     name="decoder_gradient",
-    assess=statistical_assess(_decoder_statistics, _decoder_estimate, "your estimate of grad_theta ELBO"),
+    assess=_decoder_assess,
     statistics=_decoder_statistics,
     estimate=_decoder_estimate,
     section=(Reading("ch5-theta-gradient", "The gradient with respect to θ"),),

@@ -25,7 +25,7 @@ CARRIED_AS = {"bfloat16": "float64"}  # to_value() sends bfloat16 tensors as flo
 MAX_ELEMENTS = 4_000_000  # per array: larger than any check asks for (the biggest is 200 x 2 x 3 x 10 doubles)
 MAX_DIMS = 8
 MAX_ITEMS = 64  # entries of a returned tuple
-MAX_CALLS = 5000  # calls of one case recorded by a statistical check (checks make at most 200, the calibration test more)
+MAX_CALLS = 5000  # calls of one case recorded by a statistical check (checks make <= 200, calibration tests more)
 MAX_DEPTH = 4  # tuples inside tuples
 MAX_TEXT = 4000
 MAX_CASES = 10_000

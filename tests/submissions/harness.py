@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +16,18 @@ if str(HERE) not in sys.path:
 from make_submissions import namespace  # noqa: E402
 from variants import Variant  # noqa: E402
 
-from autograder.judging import JUDGES, Verdict, judge, prepared_cases  # noqa: E402
+from autograder.judging import (  # noqa: E402
+    JUDGES,
+    Verdict,
+    judge,
+    judge_outcome,
+    passed_verdict,
+    prepared_cases,
+)
+from autograder.judging.records import decode_outcome  # noqa: E402
 from autograder.judging.statistics import StatSpec  # noqa: E402
-from autograder.student.probes import PROBES, probe  # noqa: E402
-from autograder.student.values import to_value  # noqa: E402
+from autograder.student.probes import PROBES, describe_exception, draw_cases, probe  # noqa: E402
+from autograder.student.values import Outcome, to_value  # noqa: E402
 
 # The grading-correctness tests call many small-tensor functions: on a loaded 2-core machine torch's intra-op
 # threads only spin (measured 8x slower), so this process computes single-threaded.
@@ -62,11 +70,34 @@ def variant_namespace(variant: Variant) -> dict:
     return namespace(variant.assignment, variant, extra_cells=extra_cells(variant.checks))
 
 
-def run_check(name: str, func, seed: int, kind: str = "hidden") -> Verdict:
+def run_check(name: str, func, seed: int, kind: str = "hidden", lazy: bool = False) -> Verdict:
     """Probe in this process, then judge the records as the grader receives them (JSON-shaped, validated). torch is
-    seeded from (name, seed, kind) first, so the result does not depend on what ran before."""
+    seeded from (name, seed, kind) first, so the result does not depend on what ran before.
+
+    ``lazy``: probe and judge one case at a time and stop at the first failure. The verdict is the same as
+    judge()'s (the same judge_outcome, applied in the same order, stopping at the same case), without probing the
+    cases after a failure: for tests of buggy submissions."""
     seed_torch("run_check", name, seed, kind)
-    return judge(name, seed, kind, [outcome.to_json() for outcome in probe(name, func, seed, kind)])
+    if not lazy:
+        return judge(name, seed, kind, [outcome.to_json() for outcome in probe(name, func, seed, kind)])
+    cases = prepared_cases(name, seed, kind)
+    notes: list[str] = []
+    for index, case in enumerate(draw_cases(name, seed, kind)):
+        outcome = decode_outcome(_probe_case(name, func, case, index).to_json())
+        failure = judge_outcome(name, kind, cases, outcome, notes)
+        if failure is not None:
+            return failure
+    return passed_verdict(name, kind, len(cases), notes)
+
+
+def _probe_case(name: str, func, case: dict, index: int) -> Outcome:
+    """What autograder.student.probes.probe() records for one case."""
+    start = time.perf_counter()
+    try:
+        value = to_value(PROBES[name].call(func, case))
+        return Outcome(index, value=value, seconds=time.perf_counter() - start)
+    except Exception as error:  # noqa: BLE001 - the student's exception becomes data, as in probe()
+        return Outcome(index, error=describe_exception(error), seconds=time.perf_counter() - start)
 
 
 def probe_one(name: str, func, case: dict):

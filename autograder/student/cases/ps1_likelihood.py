@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import as_tensor, away_from_one, repeated_calls, split_signs
+from .common import Spy, as_tensor, away_from_one, repeated_calls, split_signs
 
 
 def _gaussian_log_likelihood_cases(rng, kind):
@@ -97,7 +97,10 @@ def _mixture_cases(rng, kind):
 
 
 def _mixture_call(func, case):
-    return func(*(as_tensor(case[k]) for k in ("x", "log_weights", "means", "sigmas")))
+    """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    with Spy(func, "log_sum_exp") as spy:
+        result = spy.calling(lambda: func(*(as_tensor(case[k]) for k in ("x", "log_weights", "means", "sigmas"))))()
+    return result, spy.record()
 
 
 register_probe(Probe("mixture_log_marginal", cases=_mixture_cases, call=_mixture_call))
@@ -135,7 +138,11 @@ def _mc_given_z_cases(rng, kind):
 
 
 def _mc_given_z_call(func, case):
-    return func(as_tensor(case["x"]), _linear_log_likelihood(case), len(case["z"]), z=as_tensor(case["z"]))
+    """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    with Spy(func, "log_sum_exp") as spy:
+        result = spy.calling(lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), len(case["z"]),
+                                          z=as_tensor(case["z"])))()
+    return result, spy.record()
 
 
 register_probe(Probe("mc_log_marginal_given_z", cases=_mc_given_z_cases, call=_mc_given_z_call))
@@ -160,9 +167,12 @@ def _mc_marginal_cases(rng, kind):
 
 
 def _mc_marginal_call(func, case):
-    """Calls the student's function `calls` times (fresh noise each call) on fresh copies of the inputs."""
-    return repeated_calls(case["calls"], lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case),
-                                                      case["n_samples"]))
+    """Calls the student's function `calls` times (fresh noise each call) on fresh copies of the inputs; records the
+    student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    with Spy(func, "log_sum_exp") as spy:
+        calls = repeated_calls(case["calls"], spy.calling(
+            lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), case["n_samples"])))
+    return calls, spy.record()
 
 
 register_probe(Probe("mc_log_marginal", cases=_mc_marginal_cases, call=_mc_marginal_call))
