@@ -152,8 +152,8 @@ def _mc_marginal_statistics(case):
 
     Truth p(x) = N(x | b, w^2 + s^2). The single-sample moments of X = p(x | z), z ~ N(0, 1), are analytic:
     E[X^k] = (2 pi s^2)^(-(k-1)/2) k^(-1/2) N(x | b, w^2 + s^2 / k), which gives the variance, skewness and kurtosis
-    of one call (n samples). Cases (ps1 cases file): n = 1 and n = 2 with 100 calls each, judged by the median of
-    block means (distribution-free); n = 1,000 with 20 calls, judged by a z-test on the mean and the spread test.
+    of one call (n samples). Cases (ps1 cases file): n = 1 and n = 2 with 40 calls each, judged by the median of
+    block means (distribution-free); n = 500 with 40 calls, judged by a z-test on the mean and the spread test.
     delta = 1e-6 over 3 cases. Power: tests/test_grading_correctness_power.py."""
     x, w, b, s = np.float32(case["x"]).astype(np.float64), case["w"], case["b"], case["s"]
     raw = [(2 * np.pi * s**2) ** (-(k - 1) / 2) / np.sqrt(k) * _normal_pdf(x, b, w**2 + s**2 / k) for k in (1, 2, 3, 4)]

@@ -102,8 +102,8 @@ def _elbo_statistics(case):
     analytic). Allowed estimators (the notebook): the n-sample average of log p(x|z) minus the closed-form KL, or
     the sampled form log p(x|z) + log p(z) - log q(z|x), noise independent or shared across the batch (each data
     point is judged on its own). V: the larger, V_low the smaller of their variances, skewness and kurtosis the
-    larger. Cases (ps3 cases file): n = 1 and n = 2 on 200 calls (median of block means; the 1/(n - 1) bias is
-    largest there), n = 1,000 on 20 calls (z-test and spread test); delta = 1e-6 over 4 cases.
+    larger. Cases (ps3 cases file): n = 1 and n = 2 on 40 calls (median of block means; the 1/(n - 1) bias is
+    largest there), n = 500 on 40 calls (z-test and spread test); delta = 1e-6 over 4 cases.
     Power: tests/test_grading_correctness_power.py. (KL bugs inside your elbo that your gaussian_kl shares are
     charged to gaussian_kl only: _elbo_alternatives.)"""
     found = elbo_moments(case)

@@ -208,7 +208,7 @@ def _decoder_moments(case) -> dict:
 def _decoder_statistics(case):
     """Truth: grad_theta sum_i E_q[log p(x_i | z)] by 2-D quadrature (_decoder_moments). Allowed: noise independent
     for each data point or shared by the batch; V and V_low the larger and smaller of their variances. Cases (ps4
-    cases file): two networks, n = 1 and n = 2 on 200 calls (median of block means), n = 1,000 on 20 calls (z-test
+    cases file): two networks, n = 1 and n = 2 on 40 calls (median of block means), n = 500 on 40 calls (z-test
     and spread test); delta = 1e-6 over 4 cases x 18 components. Power: tests/test_grading_correctness_power.py."""
     found = _decoder_moments(case)
     n = case["n_samples"]

@@ -150,7 +150,7 @@ register_probe(Probe("mc_log_marginal_given_z", cases=_mc_given_z_cases, call=_m
 
 # (n_samples, calls) of the hidden cases: the smallest sample sizes, judged robustly on many cheap calls, and a
 # large one, whose calls are also judged on their spread
-MC_MARGINAL_PLAN = [(1, 40), (2, 40), (1000, 20)]
+MC_MARGINAL_PLAN = [(1, 40), (2, 40), (500, 40)]
 MC_MARGINAL_VISIBLE = (1000, 10)
 
 

@@ -100,7 +100,7 @@ def _evaluate_only(coeffs):
 # (function: 0 quadratic, 1 cubic; n_samples; calls) of the hidden cases: the smallest sample sizes on 40 cheap
 # calls (judged robustly), and a large sample size on 40 calls (judged on mean and spread), for both functions
 SCORE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 10_000, 40), (1, 10_000, 40)]
-PATHWISE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 1_250, 40), (1, 1_250, 40)]
+PATHWISE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 5_000, 40), (1, 5_000, 40)]
 ESTIMATOR_VISIBLE = {"score": (10_000, 20), "path": (1_250, 20)}
 
 
@@ -164,7 +164,7 @@ register_probe(Probe("gradient_variances", cases=_gradvar_cases, call=_gradvar_c
 # --- the Monte Carlo gradient with respect to the decoder's parameters theta ------------------------------------
 DEC_X_DIM, DEC_Z_DIM = 6, 2
 # (network: 0 far, 1 wide; n_samples; calls), as for the ELBO in ps3
-DECODER_PLAN = [(0, 1, 40), (1, 2, 40), (0, 1000, 20), (1, 1000, 20)]
+DECODER_PLAN = [(0, 1, 40), (1, 2, 40), (0, 500, 40), (1, 500, 40)]
 DECODER_VISIBLE = (1000, 10)
 
 
