@@ -130,10 +130,10 @@ def test_mc_marginal_moments_match_scipy_quadrature():
     for _, case in enumerate(prepared_cases("mc_log_marginal", 504, "hidden")):
         spec = JUDGES["mc_log_marginal"].statistics(dict(case, n_samples=1))
         x = np.float32(case["x"]).astype(np.float64)
+        w, b, s = case["w"], case["b"], case["s"]
         for j, point in enumerate(x):
-            def density(z, k, point=point):
-                mean = case["w"] * z + case["b"]
-                p = math.exp(-0.5 * (point - mean) ** 2 / case["s"] ** 2) / math.sqrt(2 * math.pi * case["s"] ** 2)
+            def density(z, k, point=point, w=w, b=b, s=s):
+                p = math.exp(-0.5 * (point - (w * z + b)) ** 2 / s**2) / math.sqrt(2 * math.pi * s**2)
                 return p**k * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
             raw = [quad(density, -12, 12, args=(k,), epsabs=0, epsrel=1e-11, limit=200)[0] for k in (1, 2)]
@@ -299,11 +299,10 @@ def test_iwae_calls_keep_the_spread_and_mean_tests_conservative():
     """The heaviest-tailed graded calls: one IWAE K = 8 estimate (excess kurtosis up to 18, skewness -1.8). 100,000
     reference estimates are resampled into 100,000 runs of 200 calls; each test set to 1e-3 fails at most
     _rate_bound of them."""
-    from vaelib.probability import iwae_bound
-
     from autograder.judging.statistics import moments
     from autograder.student.cases.common import as_tensor
     from autograder.student.cases.ps3_elbo import tiny_vae_modules
+    from vaelib.probability import iwae_bound
 
     case = prepared_cases("iwae_bound", 609, "hidden")[1]  # the heaviest tails of seeds 600-614
     encoder, decoder = tiny_vae_modules(case)
