@@ -66,3 +66,18 @@ def test_mutant_loses_its_cells_points_under_every_seed(mutant):
             else:
                 assert "Read:" in verdict.message  # feedback points to the book
         assert not passed, f"{mutant.name} passed {name} with grading seeds {passed} (of 20)"
+
+
+def test_verdicts_do_not_depend_on_what_ran_before():
+    """Each check seeds torch itself (harness.run_check): a run after other draws from the global generator gives the
+    same verdict, numbers included, as a run on its own (so -k and single-file runs see the suite's numbers)."""
+    import torch
+
+    from tests.submissions.harness import solution_namespace
+
+    func = solution_namespace("ps3_elbo")["elbo"]
+    mutant = next(m for m in MUTANTS if m.name == "elbo_prior_samples")
+    buggy = variant_namespace(mutant)["elbo"]
+    first = [run_check("elbo", f, 101).message for f in (func, buggy)]
+    torch.randn(12345)
+    assert [run_check("elbo", f, 101).message for f in (func, buggy)] == first
