@@ -47,13 +47,14 @@ def _marks(alternative):
 def test_alternative_passes_under_20_seeds(alternative):
     scope = variant_namespace(alternative)
     for name in alternative.checks:
-        functions = [scope[argument_for(name) if argument_for(name) in scope else alternative.function]]
+        functions = {"": scope[argument_for(name) if argument_for(name) in scope else alternative.function]}
         if alternative.function == "train_vae":
             for training_seed in TRAINING_SEEDS[1:]:
                 seed_torch("train", alternative.name, training_seed)
-                functions.append(scope["train_vae"](scope["x_train"], seed=training_seed))
-        for func in functions:
+                functions[f", trained with seed {training_seed}"] = scope["train_vae"](scope["x_train"],
+                                                                                   seed=training_seed)
+        for trained, func in functions.items():
             for seed in GRADING_SEEDS:
                 verdict = run_check(name, func, seed)
-                assert verdict.passed, f"{alternative.name}, seed {seed}: {verdict.message}"
+                assert verdict.passed, f"{alternative.name}{trained}, grading seed {seed}: {verdict.message}"
             assert run_check(name, func, 0, "visible").passed
