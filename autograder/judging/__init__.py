@@ -9,6 +9,17 @@ docstring states its variance source, n, delta and its measured power against th
 
 from ..student import cases as _student_cases  # noqa: F401  (the probes the judges pair with)
 from . import ps1_likelihood, ps2_autoencoders, ps3_elbo, ps4_gradients  # noqa: F401
-from .base import JUDGES, CheckFailure, Judge, Verdict, judge, prepared_cases, register_judge
+from .base import (
+    JUDGES,
+    CheckFailure,
+    Judge,
+    Verdict,
+    judge,
+    judge_outcome,
+    passed_verdict,
+    prepared_cases,
+    register_judge,
+)
 
-__all__ = ["JUDGES", "CheckFailure", "Judge", "Verdict", "judge", "prepared_cases", "register_judge"]
+__all__ = ["JUDGES", "CheckFailure", "Judge", "Verdict", "judge", "judge_outcome", "passed_verdict", "prepared_cases",
+           "register_judge"]

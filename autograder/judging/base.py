@@ -1,9 +1,10 @@
 """How a check is judged, on the grader's side (never mounted in the sandbox).
 
 A :class:`Judge` holds, for one check, the assessment of one case (``assess(case, value)`` raises
-:class:`CheckFailure` with a readable message), where in the book to read (``section``) and what the check tests
-(``what``). Statistical checks also give ``statistics(case) -> StatSpec`` (the truth and the sd a correct estimate
-has) and ``estimate(case, value)``; tests/test_grading_correctness_power.py measures their power with them.
+:class:`CheckFailure` with a readable message, or returns None or a note for the student), where in the book to
+read (``section``) and what the check tests (``what``). Statistical checks also give ``statistics(case) ->
+StatSpec`` (what correct estimators' calls look like, :mod:`.statistics`) and ``estimate(case, value)`` (the calls'
+estimates, shape (calls, components)); tests/test_grading_correctness_power.py measures their power with them.
 
 :func:`judge` re-draws the cases from the seed with the student-side drawer (autograder.student.probes), decodes
 the records the student's process sent (autograder.judging.records validates every field) and assesses each one.
@@ -34,11 +35,11 @@ class CheckFailure(Exception):
 @dataclass(frozen=True)
 class Judge:
     name: str
-    assess: Callable[[dict, Value], None]
+    assess: Callable[[dict, Value], str | None]
     section: tuple[Reading, ...]  # where in the book to read, shown with every failure
     what: str
     statistics: Callable | None = None  # statistics(case) -> StatSpec | None (None: an exact case)
-    estimate: Callable | None = None  # estimate(case, value) -> np.ndarray compared with StatSpec.truth
+    estimate: Callable | None = None  # estimate(case, value) -> np.ndarray (calls, components)
     statistical: Callable[[dict], bool] | None = None  # which cases are statistical (default: all, if statistics)
 
 
@@ -57,7 +58,7 @@ def register_judge(judge_def: Judge) -> Judge:
 def prepared_cases(name: str, seed: int, kind: str) -> list[dict]:
     """The cases the student's process was called on, each with its share ``delta`` of the false-failure budget
     when it is judged statistically (Bonferroni over the check call's statistical cases)."""
-    from .compare import DELTA
+    from .statistics import DELTA
 
     judge_def = JUDGES[name]
     cases = draw_cases(name, seed, kind)
@@ -71,27 +72,43 @@ def prepared_cases(name: str, seed: int, kind: str) -> list[dict]:
 def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict]) -> Verdict:
     """Re-draw the cases from ``seed`` and assess each outcome against the reference. ``outcomes`` are the raw
     records from the student's process (validated here) or already decoded Outcome objects (in-process use)."""
-    judge_def = JUDGES[name]
     label = f"{name} ({kind} tests)"
-    read = f"Read: {describe(judge_def.section)}"
-
-    def failed(message: str) -> Verdict:
-        return Verdict(False, f"{message}\n{read}", judge_def.section)
-
     try:
         decoded = [o if isinstance(o, Outcome) else decode_outcome(o) for o in outcomes]
     except RecordError as error:
-        return failed(f"{label}: the recorded results could not be read ({error}).")
+        return failed_verdict(name, f"{label}: the recorded results could not be read ({error}).")
     cases = prepared_cases(name, seed, kind)
     if len(decoded) != len(cases) or sorted(o.case for o in decoded) != list(range(len(cases))):
-        return failed(f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} results).")
+        return failed_verdict(name, f"{label}: the test did not run to the end (got {len(decoded)} of {len(cases)} "
+                                    "results).")
+    notes: list[str] = []
     for outcome in sorted(decoded, key=lambda o: o.case):
-        case = cases[outcome.case]
-        where = f"case {outcome.case + 1} of {len(cases)}"
-        if outcome.error is not None:
-            return failed(f"{label}, {where}: {judge_def.what}\nYour function raised: {outcome.error}")
-        try:
-            judge_def.assess(case, outcome.value)
-        except CheckFailure as failure:
-            return failed(f"{label}, {where}: {judge_def.what}\n{failure}")
-    return Verdict(True, f"{label}: passed {len(cases)} case(s).")
+        failure = judge_outcome(name, kind, cases, outcome, notes)
+        if failure is not None:
+            return failure
+    return passed_verdict(name, kind, len(cases), notes)
+
+
+def failed_verdict(name: str, message: str) -> Verdict:
+    section = JUDGES[name].section
+    return Verdict(False, f"{message}\nRead: {describe(section)}", section)
+
+
+def passed_verdict(name: str, kind: str, count: int, notes: list[str]) -> Verdict:
+    return Verdict(True, f"{name} ({kind} tests): passed {count} case(s)." + "".join(f"\nNote: {n}" for n in notes))
+
+
+def judge_outcome(name: str, kind: str, cases: list[dict], outcome: Outcome, notes: list[str]) -> Verdict | None:
+    """Assess one decoded outcome against its prepared case: the failing Verdict, or None (a note, if any, is
+    appended to ``notes``). judge() applies it to every case in order and stops at the first failure."""
+    judge_def = JUDGES[name]
+    where = f"{name} ({kind} tests), case {outcome.case + 1} of {len(cases)}"
+    if outcome.error is not None:
+        return failed_verdict(name, f"{where}: {judge_def.what}\nYour function raised: {outcome.error}")
+    try:
+        note = judge_def.assess(cases[outcome.case], outcome.value)
+    except CheckFailure as failure:
+        return failed_verdict(name, f"{where}: {judge_def.what}\n{failure}")
+    if note and note not in notes:
+        notes.append(note)
+    return None

@@ -1,16 +1,13 @@
-"""Comparison helpers of the judges (grader side only): exact comparisons, the statistical z-tests with the
-variance known to the grader, and quadrature rules for computing expected values.
-
-Statistical checks describe each case with a :class:`StatSpec`: the truth, the sd a correct estimate has, and a
-false-failure budget split Bonferroni-style from ``DELTA`` = 1e-6 per check call.
+"""Comparison helpers of the judges (grader side only): the docstrings' return contracts checked on the recorded
+values (exact torch.Tensor, floating dtype, shape, 0-dim, tuple, gradient attached or not, device), exact
+comparisons, and quadrature rules for computing expected values. The statistical tests are in
+:mod:`.statistics`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,18 +15,22 @@ from ..student.values import Value
 from .base import CheckFailure
 
 
-def expect_tensor(value: Value, shape: tuple[int, ...] | None = None, what: str = "the result") -> np.ndarray:
-    """The value must be an exact torch.Tensor of a floating dtype with the given shape and finite entries."""
+def expect_tensor(value: Value, shape: tuple[int, ...] | None = None, what: str = "the result",
+                  infinite_ok: bool = False) -> np.ndarray:
+    """The value must be an exact torch.Tensor of a floating dtype with the given shape and finite entries (or, with
+    ``infinite_ok``, entries that are not NaN: the comparison then decides where an infinity belongs)."""
     if value is None or value.kind != "tensor":
-        got = value.type_name if value is not None else "nothing"
+        got = _describe(value) if value is not None else "nothing"
         raise CheckFailure(f"Expected {what} to be a torch.Tensor, got {got}.")
     if value.dtype not in ("float32", "float64"):
         raise CheckFailure(f"Expected {what} to have a floating dtype (float32 or float64), got {value.dtype}.")
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise CheckFailure(f"Expected {what} to have shape {tuple(shape)}, got {tuple(value.shape)}.")
     array = np.asarray(value.array, dtype=np.float64)
-    if not np.all(np.isfinite(array)):
-        raise CheckFailure(f"{sentence(what)} contains NaN or infinite entries.")
+    if np.any(np.isnan(array)):
+        raise CheckFailure(f"{sentence(what)} contains NaN entries.")
+    if not infinite_ok and not np.all(np.isfinite(array)):
+        raise CheckFailure(f"{sentence(what)} contains infinite entries.")
     return array
 
 
@@ -37,8 +38,11 @@ def expect_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4, a
                  what: str = "the result") -> None:
     """Exact comparison (up to float32 rounding). The message shows the worst entry, not the whole array."""
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    error = np.abs(actual - expected)
-    bound = atol + rtol * np.abs(expected)
+    infinite = np.isinf(expected) | np.isinf(actual)
+    same = actual == expected  # an infinity matches only the same infinity
+    with np.errstate(invalid="ignore"):
+        error = np.where(infinite, np.where(same, 0.0, np.inf), np.abs(actual - expected))
+    bound = atol + rtol * np.where(infinite, 0.0, np.abs(expected))
     if np.all(error <= bound):
         return
     worst = np.unravel_index(np.argmax(error - bound), error.shape) if error.ndim else ()
@@ -47,121 +51,78 @@ def expect_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4, a
                        f"({int(np.sum(error > bound))} of {error.size} entries off).")
 
 
-def normal_quantile(p: float) -> float:
-    """Inverse standard normal CDF."""
-    from scipy.stats import norm
-
-    return float(norm.ppf(p))
-
-
 def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def z_test(estimate: float, truth: float, variance_single: float, n: int, delta: float, what: str) -> None:
-    """Fail when |estimate - truth| > z_{1-delta/2} sqrt(V/n), with V the single-sample variance known to the
-    grader (analytic or a trusted reference run), never the student's own spread. False-failure rate: delta."""
-    z = normal_quantile(1 - delta / 2)
-    tolerance = z * math.sqrt(variance_single / n)
-    if not abs(estimate - truth) <= tolerance:
-        raise CheckFailure(f"{sentence(what)}: expected {truth:.5g} on average, got {estimate:.5g}; "
-                           f"a correct estimator lands within ±{tolerance:.3g} of it with probability "
-                           f"{1 - delta:.7f}.")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Statistical judging: a z-test per component, variance known to the grader, Bonferroni over everything
-# ----------------------------------------------------------------------------------------------------------
-DELTA = 1e-6  # false-failure budget of ONE statistical check() call, split (Bonferroni) over its cases x components
-POWER = 0.999  # required probability of failing each listed bug (verified by tests/test_grading_correctness_power.py)
-
-
-@dataclass
-class StatSpec:
-    """What a correct implementation's estimate looks like for one case.
-
-    truth: the expected value of the estimate, per component (analytic, quadrature or a trusted reference run).
-    sd: its standard deviation under a correct implementation, sqrt(V / n) with V the single-sample variance known
-        to the grader (plus the reference run's own error where there is one). Never the student's spread.
-    delta: this case's share of DELTA; each of its m components is tested at delta / m (two-sided).
-    labels: a readable name per component, used in messages.
-    """
-
-    truth: np.ndarray
-    sd: np.ndarray
-    delta: float
-    labels: list[str]
-
-    def threshold(self) -> float:
-        """z_{1 - delta / (2 m)}: a correct estimate exceeds it in any component with probability <= delta."""
-        return normal_quantile(1 - self.delta / (2 * np.size(self.truth)))
-
-
-def z_test_components(estimate: np.ndarray, spec: StatSpec, what: str) -> None:
-    """Fail when any component is further than z * sd from the truth (z from StatSpec.threshold)."""
-    estimate = np.asarray(estimate, np.float64).reshape(-1)
-    truth, sd = np.asarray(spec.truth, np.float64).reshape(-1), np.asarray(spec.sd, np.float64).reshape(-1)
-    z = spec.threshold()
-    excess = np.abs(estimate - truth) - z * sd
-    worst = int(np.argmax(excess))
-    if excess[worst] > 0:
-        raise CheckFailure(
-            f"{sentence(what)}, {spec.labels[worst]}: expected {truth[worst]:.5g} on average, got "
-            f"{estimate[worst]:.5g}. A correct estimator lands within ±{z * sd[worst]:.3g} of the expected value "
-            f"with probability above {1 - spec.delta:.7f}, so this is not bad luck: look for a bias.")
-
-
-def statistical_assess(statistics: Callable[[dict], StatSpec | None], estimate: Callable[[dict, Value], np.ndarray],
-                       what: str, exact: Callable[[dict, Value], None] | None = None):
-    """assess() of a statistical check: validate and extract the estimate, then z-test it. Cases for which
-    ``statistics`` returns None are exact and go to ``exact``."""
-
-    def assess(case: dict, value: Value) -> None:
-        spec = statistics(case)
-        if spec is None:
-            exact(case, value)
-            return
-        z_test_components(estimate(case, value), spec, what)
-
-    return assess
-
-
-def case_delta(n_cases: int) -> float:
-    """Each of a check call's n cases gets DELTA / n."""
-    return DELTA / n_cases
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Shared helpers for the checks below
 # ----------------------------------------------------------------------------------------------------------
 def expect_scalar(value: Value, what: str = "the result") -> float:
-    """A 0-dim (or one-element) floating tensor, or a Python float."""
-    if value is not None and value.kind == "float":
-        result = float(value.array)
-    elif value is not None and value.kind == "tensor" and value.shape in ((), (1,)):
-        result = float(expect_tensor(value, what=what).reshape(-1)[0])
-    else:
-        got = "nothing" if value is None else (f"a tensor of shape {tuple(value.shape)}" if value.kind == "tensor"
-                                               else value.type_name)
-        raise CheckFailure(f"Expected {what} to be a single number (a 0-dim torch.Tensor), got {got}.")
-    if not math.isfinite(result):
-        raise CheckFailure(f"{sentence(what)} is {result} (not finite).")
+    """A 0-dim floating torch.Tensor (shape (), not (1,); not a Python float, not a numpy number), finite."""
+    if value is None or value.kind != "tensor" or tuple(value.shape) != ():
+        got = "nothing" if value is None else (
+            f"a tensor of shape {tuple(value.shape)}" if value.kind == "tensor" else _describe(value))
+        raise CheckFailure(f"Expected {what} to be a 0-dim torch.Tensor (shape ()), got {got}. A Python float "
+                           "(from .item() or float()) or a tensor of shape (1,) is not what the docstring promises.")
+    result = float(expect_tensor(value, shape=(), what=what))
     return result
 
 
-def expect_items(value: Value, n: int, what: str) -> list[Value]:
-    if value is None or value.kind != "tuple" or len(value.items) != n:
-        got = "nothing" if value is None else (f"a {value.type_name} of {len(value.items)} items"
-                                               if value.kind == "tuple" else value.type_name)
-        raise CheckFailure(f"Expected {what} to be a tuple of {n} items, got {got}.")
+def _describe(value: Value) -> str:
+    if value.kind == "float":
+        return "a Python float"
+    if value.kind == "ndarray":
+        return f"a numpy array of shape {tuple(value.shape)}"
+    if value.kind == "tuple":
+        return f"a {value.type_name} of {len(value.items)} items"
+    return value.type_name
+
+
+def expect_items(value: Value, n: int, what: str, kinds: tuple[str, ...] = ("tuple",)) -> list[Value]:
+    """A tuple of n items (``kinds``: the container types accepted, "tuple" and/or "list")."""
+    if value is None or value.kind != "tuple" or len(value.items) != n or value.type_name not in kinds:
+        got = "nothing" if value is None else _describe(value)
+        accepted = " or a ".join(kinds)
+        raise CheckFailure(f"Expected {what} to be a {accepted} of {n} items, got {got}.")
     return value.items
 
 
-def expect_array(value: Value, shape: tuple[int, ...] | None = None, what: str = "the result") -> np.ndarray:
-    """Like expect_tensor, but a numpy array is accepted too (for the numpy-friendly PCA functions)."""
-    if value is not None and value.kind == "ndarray":
-        value = Value("tensor", value.type_name, value.dtype, value.shape, value.array)
-    return expect_tensor(value, shape=shape, what=what)
+def expect_no_grad(value: Value, what: str) -> None:
+    if value.requires_grad:
+        raise CheckFailure(f"{sentence(what)} still has a gradient attached (requires_grad=True): the docstring "
+                           "promises plain tensors; return them with .detach().")
+
+
+def expect_calls(value: Value, calls: int, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The results of ``calls`` calls of a function on one case (autograder.student.values.Calls), each an exact
+    floating torch.Tensor of ``shape`` with finite entries: an array (calls, *shape)."""
+    if value is not None and value.kind == "repeated":
+        if value.dtype not in ("float32", "float64") or tuple(value.shape[1:]) != tuple(shape):
+            return expect_tensor(Value("tensor", value.type_name, value.dtype, tuple(value.shape[1:]),
+                                       value.array[0]), shape=shape, what=what)[None]  # raises with the message
+        if value.shape[0] != calls:
+            raise CheckFailure(f"The test did not get {calls} results for {what} (got {value.shape[0]}).")
+        array = np.asarray(value.array, np.float64)
+        if not np.all(np.isfinite(array)):
+            bad = int(np.argmin(np.isfinite(array).reshape(calls, -1).all(1)))
+            raise CheckFailure(f"{sentence(what)} contains NaN or infinite entries (call {bad + 1} of {calls}).")
+        return array
+    if value is not None and value.kind == "calls" and len(value.items) == calls:
+        return np.stack([expect_tensor(item, shape=shape, what=f"{what} (call {i + 1} of {calls})")
+                         for i, item in enumerate(value.items)])
+    raise CheckFailure(f"The test did not get {calls} results for {what}.")
+
+
+def expect_calls_of_items(value: Value, calls: int, shapes: list[tuple[int, ...]], what: list[str],
+                          kinds: tuple[str, ...] = ("tuple",)) -> list[np.ndarray]:
+    """Like expect_calls for functions that return a tuple of tensors: one array (calls, *shape) per position."""
+    if value is None or value.kind != "calls" or len(value.items) != calls:
+        raise CheckFailure(f"The test did not get {calls} results.")
+    per_call = [expect_items(item, len(shapes), f"the result (call {i + 1} of {calls})", kinds)
+                for i, item in enumerate(value.items)]
+    return [np.stack([expect_tensor(items[j], shape=shape, what=f"{what[j]} (call {i + 1} of {calls})")
+                      for i, items in enumerate(per_call)]) for j, shape in enumerate(shapes)]
 
 
 def softplus(a: np.ndarray) -> np.ndarray:
@@ -186,14 +147,15 @@ def gauss_hermite(n_nodes: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([g.reshape(-1) for g in grids], -1), np.prod(np.stack([w.reshape(-1) for w in wgrids]), 0)
 
 
-def normal_grid(dim: int, step: float = 0.07, limit: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+def normal_grid(dim: int, step: float = 0.1, limit: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
     """Nodes (m, dim) and weights (m,) of the trapezoid rule for E[g(eps)], eps ~ N(0, I_dim), on [-limit, limit]^dim.
 
     For integrands analytic in a strip of half-width a around the real axis the error is ~exp(-2 pi a / step)
-    (Trefethen & Weideman 2014); a tanh or sigmoid layer of slope s has a >= pi / (2 s), so step 0.07 keeps the
-    relative error near 1e-7 for slopes up to 8 in eps units (those of the checks' networks, |W1| sigma, stay
-    below 8): far below the statistical tolerances (~1e-3 relative). Unlike Gauss-Hermite, the nodes stay dense
-    where a saturating unit switches. The mass beyond 6 is 2e-9 per coordinate.
+    (Trefethen & Weideman 2014); a tanh or sigmoid layer of slope s has a >= pi / (2 s), so step 0.1 keeps the
+    relative error near 5e-6 for slopes up to 8 in eps units (those of the checks' networks, |W1| sigma, stay
+    below 8): far below the statistical tolerances (~1e-3 relative; tests/test_grading_correctness_references.py
+    compares with step 0.05). Unlike Gauss-Hermite, the nodes stay dense where a saturating unit switches. The
+    mass beyond 6 is 2e-9 per coordinate.
     """
     axis = np.arange(-limit, limit + step / 2, step)
     density = np.exp(-0.5 * axis**2)
@@ -202,9 +164,10 @@ def normal_grid(dim: int, step: float = 0.07, limit: float = 6.0) -> tuple[np.nd
     return np.stack([g.reshape(-1) for g in grids], -1), weights / weights.sum()
 
 
-def case_key(case: dict) -> str:
-    """A digest of a case's content: the key of the in-process caches of expensive references."""
+def case_key(case: dict, keys=None) -> str:
+    """A digest of a case's content (only ``keys`` when given): the key of the in-process caches of expensive
+    references."""
     digest = hashlib.sha256()
-    for key in sorted(case):
+    for key in sorted(case if keys is None else keys):
         digest.update(key.encode() + np.ascontiguousarray(np.asarray(case[key], np.float64)).tobytes())
     return digest.hexdigest()

@@ -8,12 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import CheckFailure, Judge, register_judge
-from .compare import (
-    expect_array,
-    expect_close,
-    expect_items,
-    expect_scalar,
-)
+from .compare import expect_close, expect_items, expect_no_grad, expect_scalar, expect_tensor
 from .sections import Reading
 
 
@@ -21,7 +16,7 @@ def _pca_basis_assess(case, value):
     from vaelib.pca import pca_basis, principal_angles
 
     x, k = case["x"], case["k"]
-    basis = expect_array(value, shape=(x.shape[1], k), what="the basis (one column per principal direction)")
+    basis = expect_tensor(value, shape=(x.shape[1], k), what="the basis (one column per principal direction)")
     gram_error = np.abs(basis.T @ basis - np.eye(k)).max()
     if gram_error > 1e-4:
         raise CheckFailure(f"The columns of your basis are not orthonormal: B^T B differs from the identity by "
@@ -36,7 +31,7 @@ register_judge(Judge(
     name="pca_basis",
     assess=_pca_basis_assess,
     section=(Reading("ch3-linear", "The linear auto encoder"),),
-    what="an orthonormal basis (d, k) of the top-k principal subspace of the centred data",
+    what="an orthonormal basis, a torch.Tensor (d, k), of the top-k principal subspace of the centred data",
 ))
 
 
@@ -44,7 +39,7 @@ def _angles_assess(case, value):
     from vaelib.pca import principal_angles
 
     expected = principal_angles(case["a"], case["b"])[: min(case["a"].shape[1], case["b"].shape[1])]
-    actual = expect_array(value, shape=expected.shape, what="the principal angles (ascending, in radians)")
+    actual = expect_tensor(value, shape=expected.shape, what="the principal angles (ascending, in radians)")
     expect_close(actual, expected, rtol=0, atol=2e-3, what="the principal angles (radians, ascending)")
 
 
@@ -52,8 +47,8 @@ register_judge(Judge(
     name="principal_angles",
     assess=_angles_assess,
     section=(Reading("ch3-not-unique", "The subspace is unique, the matrices are not"),),
-    what="the principal angles (radians, ascending) between the column spaces of two matrices whose columns "
-         "need not be orthonormal",
+    what="the principal angles (a torch.Tensor, radians, ascending) between the column spaces of two matrices whose "
+         "columns need not be orthonormal",
 ))
 
 
@@ -68,7 +63,7 @@ register_judge(Judge(
     name="reconstruction_error",
     assess=_recon_assess,
     section=(Reading("ch3-linear", "The linear auto encoder"),),
-    what="(1/n) sum_i ||x_i - V U x_i||^2 with U (k, d) the encoder and V (d, k) the decoder",
+    what="(1/n) sum_i ||x_i - V U x_i||^2 with U (k, d) the encoder and V (d, k) the decoder, a 0-dim tensor",
 ))
 
 
@@ -83,9 +78,11 @@ def _linear_ae_assess(case, value):
 
     x, k = np.float32(case["x"]).astype(np.float64), case["k"]
     d = x.shape[1]
-    u_value, v_value = expect_items(value, 2, "(U, V)")
-    u = expect_array(u_value, shape=(k, d), what="the encoder U (code_dim, d)")
-    v = expect_array(v_value, shape=(d, k), what="the decoder V (d, code_dim)")
+    u_value, v_value = expect_items(value, 2, "(U, V)", kinds=("tuple",))
+    u = expect_tensor(u_value, shape=(k, d), what="the encoder U (code_dim, d)")
+    v = expect_tensor(v_value, shape=(d, k), what="the decoder V (d, code_dim)")
+    expect_no_grad(u_value, "the encoder U")
+    expect_no_grad(v_value, "the decoder V")
     if np.linalg.svd(v, compute_uv=False).min() < 1e-6:
         raise CheckFailure("The columns of your decoder V are (nearly) linearly dependent: it spans fewer than "
                            f"{k} directions.")
@@ -107,6 +104,6 @@ register_judge(Judge(
     name="train_linear_autoencoder",
     assess=_linear_ae_assess,
     section=(Reading("ch3-pca", "Training it finds the PCA subspace"),),
-    what="a linear auto encoder trained by gradient descent reaches the PCA subspace and the PCA reconstruction "
-         "error (within 2%)",
+    what="a linear auto encoder trained by gradient descent, returned as a tuple (U, V) of plain tensors (no "
+         "gradient attached), reaches the PCA subspace and the PCA reconstruction error (within 2%)",
 ))

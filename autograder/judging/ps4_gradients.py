@@ -8,18 +8,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..student.cases.ps4_gradients import DEC_X_DIM, DEC_Z_DIM, VAE_ARCH, vae_keys
+from . import upstream
 from .base import CheckFailure, Judge, register_judge
 from .compare import (
-    StatSpec,
     case_key,
+    expect_calls,
+    expect_calls_of_items,
     expect_close,
     expect_items,
     expect_tensor,
     gauss_hermite,
     normal_grid,
-    statistical_assess,
 )
 from .sections import Reading
+from .statistics import StatSpec, expectation, mean_of_samples, moments, statistical_assess
 
 
 def _reparam_exact(case, value):
@@ -45,25 +47,28 @@ def _reparam_exact(case, value):
 
 
 def _reparam_statistics(case):
-    """Sampling case (eps=None): e = (z - mu) / sigma computed by the grader must be N(0, 1): per column, the mean
-    of e (V = 1) and the mean of e^2 (V = Var(eps^2) = 2), n = 4,096 rows, 2 d components, delta = 1e-6.
-    Power (measured, worst of 10 case draws): sigma^2 as the scale in the sampling branch |b| = 0.74 vs tolerance
-    0.12 (|log_var| >= 1 makes E[e^2] = sigma^2 >= e or <= 1/e); torch.rand for eps 0.50 vs 0.083: power >
-    0.999999. Detach / no_grad / sigma^2 with a given eps fail the exact cases."""
+    """Sampling case (eps=None), REPARAM_CALLS = 16 calls of 256 identical rows: e = (z - mu) / sigma, computed by
+    the grader, must be N(0, 1). Per call and column: the mean of e (V = 1 / 256) and the sample variance of e
+    (V = 2 / 255, skewness sqrt(8 / 255), excess kurtosis 12 / 255: a chi^2_255 / 255). Mean and spread tests over
+    the calls, delta = 1e-6 over 2 d components. sigma^2 as the scale (|log_var| >= 1 makes Var e = sigma^2 >= e or
+    <= 1/e), uniform noise (mean 0.5), one noise row shared by all rows (variance 0) and a fixed seed (identical
+    calls) all fail. Detach / no_grad / sigma^2 with a given eps fail the exact cases."""
     if case["mode"] != "sample":
         return None
-    d = len(case["mu"])
-    sd = np.concatenate([np.full(d, 1.0), np.full(d, np.sqrt(2.0))]) / np.sqrt(case["n"])
+    d, rows = len(case["mu"]), case["rows"]
     labels = [f"mean of (z - mu)/sigma in column {j + 1}" for j in range(d)] + \
-             [f"mean of ((z - mu)/sigma)^2 in column {j + 1}" for j in range(d)]
-    return StatSpec(np.concatenate([np.zeros(d), np.ones(d)]), sd, case["delta"], labels)
+             [f"variance of (z - mu)/sigma in column {j + 1}" for j in range(d)]
+    return StatSpec(np.concatenate([np.zeros(d), np.ones(d)]),
+                    np.concatenate([np.full(d, 1 / rows), np.full(d, 2 / (rows - 1))]), case["delta"], labels,
+                    calls=case["calls"], skewness=np.concatenate([np.zeros(d), np.full(d, np.sqrt(8 / (rows - 1)))]),
+                    kurtosis=np.concatenate([np.zeros(d), np.full(d, 12 / (rows - 1))]))
 
 
 def _reparam_estimate(case, value):
     mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
-    z = expect_tensor(value, shape=(case["n"], len(mu)), what="z (same shape as mu when eps is None)")
-    e = (z - mu) / np.exp(0.5 * log_var)
-    return np.concatenate([e.mean(0), (e**2).mean(0)])
+    z = expect_calls(value, case["calls"], (case["rows"], len(mu)), "z (same shape as mu when eps is None)")
+    e = (z - mu) / np.exp(0.5 * log_var)  # (calls, rows, d)
+    return np.concatenate([e.mean(1), e.var(1, ddof=1)], axis=1)
 
 
 register_judge(Judge(
@@ -86,27 +91,47 @@ def _per_sample_estimates(case, eps: np.ndarray) -> dict[str, np.ndarray]:
     f = np.polynomial.polynomial.polyval(z, c)
     df = np.polynomial.polynomial.polyval(z, np.polynomial.polynomial.polyder(c))
     return {"score_mu": f * eps / sigma, "score_sigma": f * (eps**2 - 1) / sigma,
-            "path_mu": df, "path_sigma": df * eps}
+            "path_mu": df, "path_sigma": df * eps, "f": f, "eps": eps}
 
 
-def _estimator_statistics(kind_prefix: str):
+def _estimator_statistics(kind: str):
     def statistics(case):
-        """Truth (d/dmu, d/dsigma) = (E f'(z), E[f'(z) eps]) and the single-sample variances of the estimator,
-        both by 60-node Gauss-Hermite quadrature (exact for these polynomials; for (z - k)^2 it reproduces the
-        table in shared/notes/statistical-grading.md). sd = sqrt(V / n)."""
+        """Truth (d/dmu, d/dsigma) = (E f'(z), E[f'(z) eps]) and the moments of one call's estimate, by 60-node
+        Gauss-Hermite quadrature (exact for these polynomials; for (z - k)^2 it reproduces the table in
+        shared/notes/statistical-grading.md). Pathwise: the average of f'(z) and f'(z) eps over n samples. Score
+        function: the average of f(z) S(z), S = (eps / sigma, (eps^2 - 1) / sigma), or with the leave-one-out
+        baseline, whose estimate is the unbiased sample covariance of f and S: variance (mu22 - (n-2)/(n-1)
+        mu11^2) / n + mu20 mu02 / (n (n-1)); V and V_low the larger and smaller of the two. Cases (ps4 cases
+        file): a quadratic and a cubic f, each with n = 1 and n = 2 on 200 calls (median of block means) and a
+        large n on 40 calls (z-test and spread test); delta = 1e-6 over 6 cases. Power:
+        tests/test_grading_correctness_power.py."""
         nodes, weights = gauss_hermite(60, 1)
         per = _per_sample_estimates(case, nodes[:, 0])
-        truth = np.array([weights @ per["path_mu"], weights @ per["path_sigma"]])
-        samples = [per[f"{kind_prefix}_mu"], per[f"{kind_prefix}_sigma"]]
-        variance = np.array([weights @ (s - t) ** 2 for s, t in zip(samples, truth, strict=True)])
-        return StatSpec(truth, np.sqrt(variance / case["n_samples"]), case["delta"],
-                        ["d/dmu", "d/dsigma (sigma a standard deviation)"])
+        n = case["n_samples"]
+        labels = ["d/dmu", "d/dsigma (sigma a standard deviation)"]
+        robust = n < 100
+        if kind == "path":
+            call = mean_of_samples(moments(weights, np.stack([per["path_mu"], per["path_sigma"]], -1)), n)
+            return StatSpec(call["mean"], call["variance"], case["delta"], labels, calls=case["calls"],
+                            skewness=call["skewness"], kurtosis=call["kurtosis"], robust=robust)
+        score = np.stack([per["score_mu"], per["score_sigma"]], -1)  # f(z) S(z), (nodes, 2)
+        f, s = per["f"], np.stack([per["eps"] / case["sigma"], (per["eps"] ** 2 - 1) / case["sigma"]], -1)
+        mean_f = expectation(weights, f)
+        plain = mean_of_samples(moments(weights, score), n)
+        centred = mean_of_samples(moments(weights, (f - mean_f)[:, None] * s), n)
+        mu11, mu22 = expectation(weights, score), expectation(weights, (f - mean_f)[:, None] ** 2 * s**2)
+        mu20, mu02 = expectation(weights, (f - mean_f) ** 2), expectation(weights, s**2)
+        loo = ((mu22 - (n - 2) / (n - 1) * mu11**2) / n + mu20 * mu02 / (n * (n - 1))) if n > 1 else plain["variance"]
+        return StatSpec(plain["mean"], np.maximum(plain["variance"], loo), case["delta"], labels, calls=case["calls"],
+                        variance_low=np.minimum(plain["variance"], loo),
+                        skewness=np.maximum(np.abs(plain["skewness"]), np.abs(centred["skewness"])),
+                        kurtosis=np.maximum(plain["kurtosis"], centred["kurtosis"]), robust=robust)
 
     return statistics
 
 
 def _estimator_estimate(case, value):
-    return expect_tensor(value, shape=(2,), what="the gradient estimate [d/dmu, d/dsigma]")
+    return expect_calls(value, case["calls"], (2,), "the gradient estimate [d/dmu, d/dsigma]")
 
 
 register_judge(Judge(
@@ -116,7 +141,8 @@ register_judge(Judge(
     statistics=_estimator_statistics("score"),
     estimate=_estimator_estimate,
     section=(Reading("ch6-score-function", "The score-function estimator"),),
-    what="the score-function estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)] from n_samples samples",
+    what="the score-function estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)] from n_samples independent "
+         "samples (plain, or with the leave-one-out baseline), evaluating f only (this f cannot be differentiated)",
 ))
 
 
@@ -127,7 +153,7 @@ register_judge(Judge(
     estimate=_estimator_estimate,
     section=(Reading("ch6-pathwise", "The pathwise estimator"),),
     what="the pathwise estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)], differentiating f(mu + sigma "
-         "eps) by autograd, from n_samples samples",
+         "eps) by autograd, from n_samples independent samples",
 ))
 
 
@@ -151,54 +177,127 @@ register_judge(Judge(
 ))
 
 
-_DECODER_CACHE: dict[str, StatSpec] = {}
+_DECODER_CACHE: dict[str, dict] = {}
+DECODER_NETWORK_KEYS = ("x", "mu", "log_var", "weight", "bias")
 
 
-def _decoder_statistics(case):
-    """Truth: grad_theta sum_i E_q[log p(x_i | z)] for the linear decoder logits = W z + b (grad_b = x - sigmoid,
-    grad_W = (x - sigmoid) z^T) by 2-D quadrature (_normal_grid). V: per component
-    (sum_i sd_i)^2, the largest variance the batch sum can have whatever the correlation between data points
-    (so sharing eps across the batch is fine too); sd = sqrt(V / n), n = 20,000; delta = 1e-6 over 2 cases x 18
-    components (z = 6.2). Power (tests/test_grading_correctness_power.py, worst of 10 case draws, |b| vs z sd):
-    samples from the prior 0.19 vs 0.049; the gradient of the loss (sign) 0.32 vs 0.049; mean over pixels 0.13 vs
-    0.049: power > 0.999999. Cached in-process by the case's content."""
-    key = case_key(case)
+def _decoder_moments(case) -> dict:
+    """Single-sample moments of the batch's gradient grad_theta sum_i log p(x_i | z_i) for the linear decoder
+    logits = W z + b (grad_b = x - sigmoid, grad_W = (x - sigmoid) z^T), on the 2-D grid (normal_grid), for both
+    allowed ways of drawing the noise: independent for each data point ("independent": the moments of a sum of
+    independent terms) and one draw shared by the batch ("shared"). Cached in-process by the network's content."""
+    key = case_key(case, DECODER_NETWORK_KEYS)
     if key not in _DECODER_CACHE:
-        _DECODER_CACHE[key] = _decoder_statistics_uncached(case)
+        f32 = {k: np.float32(case[k]).astype(np.float64) for k in DECODER_NETWORK_KEYS}
+        nodes, weights = normal_grid(DEC_Z_DIM)
+        z = f32["mu"] + np.exp(0.5 * f32["log_var"]) * nodes[:, None, :]  # (m, batch, z_dim)
+        logits = np.einsum("mbk,jk->mbj", z, f32["weight"]) + f32["bias"]  # (m, batch, x_dim); einsum: no BLAS
+        residual = f32["x"] - 1.0 / (1.0 + np.exp(-logits))
+        per = np.concatenate([(residual[..., :, None] * z[..., None, :]).reshape(*z.shape[:2], -1), residual], -1)
+        points = [moments(weights, per[:, i]) for i in range(per.shape[1])]  # each data point's term
+        variance = sum(p["variance"] for p in points)
+        third = sum(p["skewness"] * p["variance"] ** 1.5 for p in points)
+        excess_fourth = sum(p["kurtosis"] * p["variance"] ** 2 for p in points)
+        safe = np.where(variance > 0, variance, 1.0)
+        independent = {"mean": sum(p["mean"] for p in points), "variance": variance,
+                       "skewness": third / safe**1.5, "kurtosis": excess_fourth / safe**2}
+        _DECODER_CACHE[key] = {"independent": independent, "shared": moments(weights, per.sum(1))}
     return _DECODER_CACHE[key]
 
 
-def _decoder_statistics_uncached(case):
-    f32 = {k: np.float32(case[k]).astype(np.float64) for k in ("x", "mu", "log_var", "weight", "bias")}
-    nodes, weights = normal_grid(DEC_Z_DIM)
-    truth, sd_sum = 0.0, 0.0
-    for i in range(len(f32["x"])):
-        z = f32["mu"][i] + np.exp(0.5 * f32["log_var"][i]) * nodes
-        residual = f32["x"][i] - 1.0 / (1.0 + np.exp(-(z @ f32["weight"].T + f32["bias"])))  # (m, x_dim)
-        per = np.concatenate([(residual[:, :, None] * z[:, None, :]).reshape(len(z), -1), residual], axis=1)
-        mean = weights @ per
-        truth = truth + mean
-        sd_sum = sd_sum + np.sqrt(weights @ (per - mean) ** 2)
+def _decoder_statistics(case):
+    """Truth: grad_theta sum_i E_q[log p(x_i | z)] by 2-D quadrature (_decoder_moments). Allowed: noise independent
+    for each data point or shared by the batch; V and V_low the larger and smaller of their variances. Cases (ps4
+    cases file): two networks, n = 1 and n = 2 on 40 calls (median of block means), n = 500 on 40 calls (z-test
+    and spread test); delta = 1e-6 over 4 cases x 18 components. Power: tests/test_grading_correctness_power.py."""
+    found = _decoder_moments(case)
+    n = case["n_samples"]
+    forms = [mean_of_samples(found[form], n) for form in ("independent", "shared")]
     labels = [f"d/dweight[{r}, {c}]" for r in range(DEC_X_DIM) for c in range(DEC_Z_DIM)] + \
              [f"d/dbias[{r}]" for r in range(DEC_X_DIM)]
-    return StatSpec(truth, sd_sum / np.sqrt(case["n_samples"]), case["delta"], labels)
+    return StatSpec(forms[0]["mean"], np.maximum(forms[0]["variance"], forms[1]["variance"]), case["delta"], labels,
+                    calls=case["calls"], variance_low=np.minimum(forms[0]["variance"], forms[1]["variance"]),
+                    skewness=np.maximum(np.abs(forms[0]["skewness"]), np.abs(forms[1]["skewness"])),
+                    kurtosis=np.maximum(forms[0]["kurtosis"], forms[1]["kurtosis"]), robust=n < 100)
+
+
+def _probe_items(value, n: int) -> list:
+    if value is None or value.kind != "tuple" or len(value.items) != n:
+        raise CheckFailure("The test did not run to the end (its results are incomplete).")
+    return value.items
 
 
 def _decoder_estimate(case, value):
-    grad_w, grad_b = expect_items(value, 2, "the gradients (one per decoder parameter: weight, bias)")
-    return np.concatenate([
-        expect_tensor(grad_w, shape=(DEC_X_DIM, DEC_Z_DIM), what="the gradient for decoder.weight").reshape(-1),
-        expect_tensor(grad_b, shape=(DEC_X_DIM,), what="the gradient for decoder.bias")])
+    calls, _ = _probe_items(value, 2)
+    grad_w, grad_b = expect_calls_of_items(calls, case["calls"], [(DEC_X_DIM, DEC_Z_DIM), (DEC_X_DIM,)],
+                                           ["the gradient for decoder.weight", "the gradient for decoder.bias"],
+                                           kinds=("tuple", "list"))
+    return np.concatenate([grad_w.reshape(case["calls"], -1), grad_b], axis=1)
+
+
+def _decoder_gradient_given(case, z: np.ndarray) -> np.ndarray:
+    """The exact gradient [d/dweight (flattened), d/dbias] of sum_i mean_s log p(x_i | z_si) at the samples
+    z (n, batch, z_dim)."""
+    f32 = {k: np.float32(case[k]).astype(np.float64) for k in ("x", "weight", "bias")}
+    residual = f32["x"] - 1.0 / (1.0 + np.exp(-(np.einsum("sbk,jk->sbj", z, f32["weight"]) + f32["bias"])))
+    grad_w = np.einsum("sbj,sbk->jk", residual, z) / len(z)
+    return np.concatenate([grad_w.reshape(-1), residual.sum(1).mean(0)])
+
+
+def _right_given_reparameterize(case, value) -> bool:
+    """One bug, one loss: True when the student's reparameterize returned wrong samples inside decoder_gradient,
+    and every call the probe recorded returned exactly the gradient of sum_i mean_s log p(x_i | z_s) at the samples
+    reparameterize gave it, called with this case's mu and log_var and standard-normal-looking noise (n_samples,
+    batch, z_dim). The statistical tests are then not applied (they judge the samples, which are reparameterize's)."""
+    calls_value, spied = _probe_items(value, 2)
+    groups = upstream.spied_groups(spied)
+    if not groups or calls_value.kind != "calls":
+        return False
+    mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
+    n, wrong, noise = case["n_samples"], False, []
+    for index, group in enumerate(groups):
+        arrays = [upstream.array_of(item) for item in group[0]] if len(group) == 1 else []
+        if len(arrays) != 4 or any(a is None for a in arrays) or index >= len(calls_value.items):
+            return False
+        their_mu, their_log_var, eps, z = arrays
+        if eps.shape != (n, *mu.shape) or z.shape != eps.shape or not upstream.same_values(their_mu, mu) or \
+                not upstream.same_values(their_log_var, log_var):
+            return False
+        wrong |= not upstream.same_values(z, mu + np.exp(0.5 * log_var) * eps, rtol=1e-5, atol=1e-5)
+        call = calls_value.items[index]
+        parts = [upstream.array_of(item) for item in call.items] if call.kind == "tuple" else []
+        if len(parts) != 2 or any(p is None for p in parts) or parts[0].shape != (DEC_X_DIM, DEC_Z_DIM):
+            return False
+        if not upstream.same_values(np.concatenate([parts[0].reshape(-1), parts[1]]),
+                                    _decoder_gradient_given(case, z), rtol=1e-4, atol=1e-4):
+            return False
+        noise.append(eps.reshape(-1))
+    noise = np.concatenate(noise)
+    standard = abs(noise.mean()) < 6 / np.sqrt(noise.size) and abs(noise.var() - 1) < 6 * np.sqrt(2 / noise.size) + 0.05
+    return wrong and standard
+
+
+def _decoder_assess(case, value):
+    try:
+        return _decoder_statistical_assess(case, value)
+    except CheckFailure:
+        if _right_given_reparameterize(case, value):
+            return upstream.note("reparameterize", "decoder_gradient")
+        raise
+
+
+_decoder_statistical_assess = statistical_assess(_decoder_statistics, _decoder_estimate,
+                                                 "your estimate of grad_theta ELBO")
 
 
 register_judge(Judge(
     name="decoder_gradient",
-    assess=statistical_assess(_decoder_statistics, _decoder_estimate, "your estimate of grad_theta ELBO"),
+    assess=_decoder_assess,
     statistics=_decoder_statistics,
     estimate=_decoder_estimate,
     section=(Reading("ch5-theta-gradient", "The gradient with respect to θ"),),
-    what="the Monte Carlo estimate of grad_theta of the batch's ELBO (sum over data points), one tensor per decoder "
-         "parameter, with n_samples samples of q per data point",
+    what="the Monte Carlo estimate of grad_theta of the batch's ELBO (sum over data points), a tuple (or list) of "
+         "one tensor per decoder parameter, with n_samples samples of q per data point, fresh on every call",
 ))
 
 
@@ -217,6 +316,10 @@ def _vae_assess(case, value):
     items = expect_items(value, len(keys), "the model's weights")
     state = {k: torch.tensor(expect_tensor(item, shape=shape, what=f"the weights {k}"), dtype=torch.float32)
              for (k, shape), item in zip(keys, items, strict=True)}
+    devices = sorted({item.device for item in items if item.device != "cpu"})
+    if devices:
+        raise CheckFailure(f"Your model's weights are on {devices[0]}: the docstring asks for the trained model on the "
+                           "CPU (return model.cpu()).")
     model = VAE(**VAE_ARCH)
     model.load_state_dict(state)
     model.eval()

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..student.values import Outcome, Value
 
-KINDS = ("tensor", "ndarray", "float", "int", "bool", "tuple", "other")
+KINDS = ("tensor", "ndarray", "float", "int", "bool", "tuple", "repeated", "calls", "other")
 ARRAY_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                 "uint64", "bool", "complex64", "complex128")
 CLAIMED_DTYPES = ARRAY_DTYPES + ("bfloat16",)
@@ -25,6 +25,7 @@ CARRIED_AS = {"bfloat16": "float64"}  # to_value() sends bfloat16 tensors as flo
 MAX_ELEMENTS = 4_000_000  # per array: larger than any check asks for (the biggest is 200 x 2 x 3 x 10 doubles)
 MAX_DIMS = 8
 MAX_ITEMS = 64  # entries of a returned tuple
+MAX_CALLS = 5000  # calls of one case recorded by a statistical check (checks make <= 200, calibration tests more)
 MAX_DEPTH = 4  # tuples inside tuples
 MAX_TEXT = 4000
 MAX_CASES = 10_000
@@ -99,16 +100,20 @@ def decode_value(data, depth: int = 0) -> Value:
     requires_grad = data.get("requires_grad")
     if requires_grad is not None and type(requires_grad) is not bool:
         raise RecordError("requires_grad is not true or false")
-    if kind == "tuple":
+    device = _text(data.get("device"), "a device")
+    if device is not None and len(device) > 40:
+        raise RecordError("a device name is too long")
+    if kind in ("tuple", "calls"):
         items = data.get("items")
-        if not isinstance(items, list) or len(items) > MAX_ITEMS:
-            raise RecordError("a returned tuple is not a short list")
-        return Value("tuple", type_name, items=[decode_value(item, depth + 1) for item in items])
+        limit = MAX_ITEMS if kind == "tuple" else MAX_CALLS
+        if not isinstance(items, list) or len(items) > limit:
+            raise RecordError(f"a returned {kind} is not a short list")
+        return Value(kind, type_name, items=[decode_value(item, depth + 1) for item in items])
     if kind == "other":
         return Value("other", type_name)
     dtype = data.get("dtype")
     shape = None
-    if kind in ("tensor", "ndarray"):
+    if kind in ("tensor", "ndarray", "repeated"):
         if dtype not in CLAIMED_DTYPES:
             raise RecordError(f"a {kind} claims dtype {str(dtype)[:40]!r}")
         shape = _shape(data.get("shape"))
@@ -116,7 +121,7 @@ def decode_value(data, depth: int = 0) -> Value:
     else:  # float, int, bool: one number
         dtype = None
         array = _array(data.get("npy"), (), "bool" if kind == "bool" else "float64")
-    return Value(kind, type_name, dtype, shape, array, None, requires_grad)
+    return Value(kind, type_name, dtype, shape, array, None, requires_grad, device)
 
 
 def decode_outcome(data) -> Outcome:

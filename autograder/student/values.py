@@ -16,9 +16,14 @@ MAX_ERROR_CHARS = 2000
 
 @dataclass
 class Value:
-    """What a student function returned: ``kind`` is "tensor", "ndarray", "float", "int", "bool", "tuple" or
-    "other"; ``requires_grad`` and ``device`` are recorded for tensors (the grader checks the docstring's
-    contract)."""
+    """What a student function returned: ``kind`` is "tensor", "ndarray", "float", "int", "bool", "tuple",
+    "repeated", "calls" or "other"; ``requires_grad`` and ``device`` are recorded for tensors (the grader checks
+    the docstring's contract).
+
+    "repeated" and "calls" hold the results of several calls of the function on one case (:class:`Calls`):
+    "repeated" when every call returned an exact torch.Tensor of the same dtype, shape, device and
+    ``requires_grad`` (one array, the calls stacked along a new first axis), "calls" otherwise (one item per
+    call)."""
 
     kind: str
     type_name: str
@@ -27,10 +32,12 @@ class Value:
     array: np.ndarray | None = None
     items: list[Value] | None = None
     requires_grad: bool | None = None
+    device: str | None = None
 
     def to_json(self) -> dict:
         data = {"kind": self.kind, "type_name": self.type_name, "dtype": self.dtype,
-                "shape": list(self.shape) if self.shape is not None else None, "requires_grad": self.requires_grad}
+                "shape": list(self.shape) if self.shape is not None else None, "requires_grad": self.requires_grad,
+                "device": self.device}
         if self.array is not None:
             buffer = io.BytesIO()
             np.save(buffer, self.array, allow_pickle=False)
@@ -40,16 +47,46 @@ class Value:
         return data
 
 
+class Calls(list):
+    """The results of calling a student's function several times on one case (the statistical checks judge the
+    spread of independent calls as well as their mean). :func:`to_value` records it as one Value."""
+
+
+def _tensor_array(tensor) -> np.ndarray:
+    import torch
+
+    tensor = torch.Tensor.detach(tensor).cpu()
+    return np.array(tensor.tolist() if tensor.dtype == torch.bfloat16 else tensor.numpy())
+
+
+def _dtype_name(tensor) -> str:
+    return str(tensor.dtype).replace("torch.", "")
+
+
+def _calls_value(results: Calls) -> Value:
+    import torch
+
+    if results and all(type(r) is torch.Tensor for r in results):
+        first = results[0]
+        signature = (first.dtype, tuple(first.shape), bool(first.requires_grad), str(first.device))
+        if first.dtype != torch.bfloat16 and all(
+                (r.dtype, tuple(r.shape), bool(r.requires_grad), str(r.device)) == signature for r in results):
+            array = np.stack([_tensor_array(r) for r in results])
+            return Value("repeated", "torch.Tensor", _dtype_name(first), tuple(array.shape), array,
+                         requires_grad=signature[2], device=signature[3])
+    return Value("calls", "calls", items=[to_value(r) for r in results])
+
+
 def to_value(obj: Any) -> Value:
     """Convert a returned object into plain data. Only exact torch.Tensor / np.ndarray / Python numbers and
     tuples/lists of those are accepted; subclasses and other objects are recorded by type name only."""
     import torch
 
+    if type(obj) is Calls:
+        return _calls_value(obj)
     if type(obj) is torch.Tensor:
-        tensor = torch.Tensor.detach(obj)
-        return Value("tensor", "torch.Tensor", str(tensor.dtype).replace("torch.", ""), tuple(tensor.shape),
-                     np.array(tensor.cpu().tolist() if tensor.dtype == torch.bfloat16 else tensor.cpu().numpy()),
-                     requires_grad=bool(obj.requires_grad))
+        return Value("tensor", "torch.Tensor", _dtype_name(obj), tuple(obj.shape), _tensor_array(obj),
+                     requires_grad=bool(obj.requires_grad), device=str(obj.device))
     if type(obj) is np.ndarray:
         if obj.dtype == object:
             return Value("other", "numpy.ndarray[object]")

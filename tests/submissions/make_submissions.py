@@ -8,9 +8,9 @@ The small API used by the grading-correctness tests, the engine's end-to-end tes
 * ``make_variant(variant) -> NotebookNode``: the solution with a :class:`Variant`'s replacement applied.
 * ``MUTANTS`` / ``ALTERNATIVES``: lists of :class:`Variant` (realistic bugs that must lose points / other correct
   implementations that must keep them), from ``mutants.py`` and ``alternatives.py`` next to this file.
-* ``namespace(assignment, variant=None) -> dict``: the solution's setup cell and solution cells executed in a fresh
-  namespace (test cells and demonstration cells skipped), with the variant's function swapped in: fast, in-process
-  access to the graded functions for ``autograder.student.probes.probe`` / ``autograder.judging.judge``.
+* ``namespace(assignment, variant=None, also=()) -> dict``: the solution's setup cell and solution cells executed in
+  a fresh namespace (test cells and demonstration cells skipped), with the variants' functions swapped in: fast,
+  in-process access to the graded functions for ``autograder.student.probes.probe`` / ``autograder.judging.judge``.
 * ``make_submissions(assignment, target)``: writes ``target/<variant name>/<assignment>.ipynb`` for every mutant and
   alternative of the assignment (the benchmark and end-to-end tests use it).
 
@@ -91,10 +91,14 @@ def _is_test_cell(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("grade")) and cell.cell_type == "code"
 
 
-def namespace(assignment: str, variant: Variant | None = None, extra_cells: tuple[str, ...] = ()) -> dict:
+def namespace(assignment: str, variant: Variant | None = None, extra_cells: tuple[str, ...] = (),
+              also: tuple[Variant, ...] = ()) -> dict:
     """Execute the setup cell and every solution cell (plus the locked cells named in ``extra_cells``) of the
-    solution notebook, with ``variant`` applied, in a fresh namespace; return the namespace."""
+    solution notebook, with ``variant`` (and the further variants ``also``) applied, in a fresh namespace; return
+    the namespace."""
     nb = load_solution(assignment) if variant is None else make_variant(variant)
+    for other in also:
+        nb = apply_replacement(nb, other.function, other.source)
     scope: dict = {"__name__": f"submission_{assignment}"}
     for cell in nb.cells:
         if cell.cell_type != "code" or _is_test_cell(cell):

@@ -79,6 +79,105 @@ def mc_log_marginal(x, log_likelihood, n_samples, z=None):
         z = torch.rand(n_samples)
     return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(len(z))
 ''', statistical=True),
+    # ---- ps1: contracts, structural cases, distribution (issue 8)
+    Variant("loglik_item_float", "ps1_likelihood", "gaussian_log_likelihood", ("gaussian_log_likelihood",),
+            "returns a Python float (.item()) where a 0-dim tensor is promised", '''
+def gaussian_log_likelihood(x, mu, sigma):
+    sigma = torch.as_tensor(sigma, dtype=x.dtype)
+    return (-0.5 * torch.log(2 * math.pi * sigma**2) - (x - mu) ** 2 / (2 * sigma**2)).sum().item()
+'''),
+    Variant("loglik_per_point", "ps1_likelihood", "gaussian_log_likelihood", ("gaussian_log_likelihood",),
+            "returns the per-point log-densities (n,) instead of their sum (right only in shape (1,) for n = 1)", '''
+def gaussian_log_likelihood(x, mu, sigma):
+    sigma = torch.as_tensor(sigma, dtype=x.dtype)
+    return -0.5 * torch.log(2 * math.pi * sigma**2) - (x - mu) ** 2 / (2 * sigma**2)
+'''),
+    Variant("loglik_tensor_methods", "ps1_likelihood", "gaussian_log_likelihood", ("gaussian_log_likelihood",),
+            "calls sigma.log(): fails for a Python float sigma, which the docstring allows", '''
+def gaussian_log_likelihood(x, mu, sigma):
+    return (-0.5 * math.log(2 * math.pi) - sigma.log() - (x - mu) ** 2 / (2 * sigma**2)).sum()
+'''),
+    Variant("lse_ignores_dim_last", "ps1_likelihood", "log_sum_exp", ("log_sum_exp",),
+            "ignores dim and always reduces the last dimension", '''
+def log_sum_exp(a, dim):
+    m = a.max(dim=-1, keepdim=True).values
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return (m + torch.log(torch.exp(a - m).sum(dim=-1, keepdim=True))).squeeze(-1)
+'''),
+    Variant("lse_ignores_dim_first", "ps1_likelihood", "log_sum_exp", ("log_sum_exp",),
+            "ignores dim and always reduces dimension 0", '''
+def log_sum_exp(a, dim):
+    m = a.max(dim=0, keepdim=True).values
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return (m + torch.log(torch.exp(a - m).sum(dim=0, keepdim=True))).squeeze(0)
+'''),
+    Variant("lse_nan_for_all_minus_inf", "ps1_likelihood", "log_sum_exp", ("log_sum_exp",),
+            "subtracts the maximum without guarding a row that is entirely -inf: -inf - (-inf) gives nan", '''
+def log_sum_exp(a, dim):
+    m = a.max(dim=dim, keepdim=True).values
+    return (m + torch.log(torch.exp(a - m).sum(dim=dim, keepdim=True))).squeeze(dim)
+'''),
+    Variant("lse_keepdim", "ps1_likelihood", "log_sum_exp", ("log_sum_exp",),
+            "keeps the reduced dimension (keepdim=True): the wrong shape", '''
+def log_sum_exp(a, dim):
+    m = a.max(dim=dim, keepdim=True).values
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return m + torch.log(torch.exp(a - m).sum(dim=dim, keepdim=True))
+'''),
+    Variant("lse_global_max", "ps1_likelihood", "log_sum_exp", ("log_sum_exp",),
+            "subtracts one maximum of the whole array: a slice far below it underflows to -inf", '''
+def log_sum_exp(a, dim):
+    m = a.max()
+    m = m if torch.isfinite(m) else torch.zeros_like(m)
+    return m + torch.log(torch.exp(a - m).sum(dim=dim))
+'''),
+    Variant("mle_floats", "ps1_likelihood", "gaussian_mle", ("gaussian_mle",),
+            "returns Python floats (.item()) where 0-dim tensors are promised", '''
+def gaussian_mle(x):
+    mu_hat = x.mean()
+    return mu_hat.item(), torch.sqrt(((x - mu_hat) ** 2).mean()).item()
+'''),
+    Variant("mle_stacked", "ps1_likelihood", "gaussian_mle", ("gaussian_mle",),
+            "returns one tensor of shape (2,) instead of the tuple (mu_hat, sigma_hat)", '''
+def gaussian_mle(x):
+    mu_hat = x.mean()
+    return torch.stack([mu_hat, torch.sqrt(((x - mu_hat) ** 2).mean())])
+'''),
+    Variant("mixture_weights_as_logs", "ps1_likelihood", "mixture_log_marginal", ("mixture_log_marginal",),
+            "adds the weights pi_c instead of their logs in log space", '''
+def mixture_log_marginal(x, log_weights, means, sigmas):
+    x = x[:, None]
+    log_joint = log_weights.exp() - 0.5 * torch.log(2 * math.pi * sigmas**2) - (x - means) ** 2 / (2 * sigmas**2)
+    return log_sum_exp(log_joint, dim=1)
+'''),
+    Variant("mc_ignores_given_z", "ps1_likelihood", "mc_log_marginal", ("mc_log_marginal_given_z",),
+            "draws fresh samples even when z is given", '''
+def mc_log_marginal(x, log_likelihood, n_samples, z=None):
+    z = torch.randn(n_samples, dtype=x.dtype)
+    return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(n_samples)
+'''),
+    Variant("mc_fixed_seed", "ps1_likelihood", "mc_log_marginal", ("mc_log_marginal",),
+            "a fixed seed inside the function: every call returns the same 'random' estimate", '''
+def mc_log_marginal(x, log_likelihood, n_samples, z=None):
+    if z is None:
+        torch.manual_seed(0)
+        z = torch.randn(n_samples, dtype=x.dtype)
+    return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(len(z))
+''', statistical=True),
+    Variant("mc_n_minus_one", "ps1_likelihood", "mc_log_marginal", ("mc_log_marginal",),
+            "divides the sum by S - 1 (log(S - 1)): infinite for one sample, twice too large for two", '''
+def mc_log_marginal(x, log_likelihood, n_samples, z=None):
+    if z is None:
+        z = torch.randn(n_samples, dtype=x.dtype)
+    return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(len(z) - 1)
+''', statistical=True),
+    Variant("mc_samples_like_x", "ps1_likelihood", "mc_log_marginal", ("mc_log_marginal",),
+            "draws randn_like(x): one sample per data point instead of n_samples", '''
+def mc_log_marginal(x, log_likelihood, n_samples, z=None):
+    if z is None:
+        z = torch.randn_like(x)
+    return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(len(z))
+''', statistical=True),
     # ------------------------------------------------------------------------------------------ ps2_autoencoders
     Variant("pca_not_centred", "ps2_autoencoders", "pca_basis", ("pca_basis",),
             "SVD of the raw data: forgets to centre it", '''
@@ -141,6 +240,98 @@ def train_linear_autoencoder(x, code_dim, steps=20, lr=0.001, seed=0):
         loss.backward()
         optimiser.step()
     return U.detach(), V.detach()
+'''),
+    # ---- ps2: contracts and every code size (issue 8)
+    Variant("pca_returns_numpy", "ps2_autoencoders", "pca_basis", ("pca_basis",),
+            "returns a numpy array where a tensor is promised", '''
+def pca_basis(x, k):
+    centred = x - x.mean(dim=0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return vh[:k].T.numpy()
+'''),
+    Variant("pca_rows", "ps2_autoencoders", "pca_basis", ("pca_basis",),
+            "returns the directions as rows (k, d), the rows of Vh, instead of columns", '''
+def pca_basis(x, k):
+    centred = x - x.mean(dim=0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return vh[:k]
+'''),
+    Variant("pca_two_directions", "ps2_autoencoders", "pca_basis", ("pca_basis",),
+            "the code size hard-coded to 2 (the digits example)", '''
+def pca_basis(x, k):
+    centred = x - x.mean(dim=0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return vh[:2].T
+'''),
+    Variant("angles_descending", "ps2_autoencoders", "principal_angles", ("principal_angles",),
+            "returns the angles in descending order", '''
+def principal_angles(a, b):
+    qa, _ = torch.linalg.qr(a)
+    qb, _ = torch.linalg.qr(b)
+    cosines = torch.linalg.svdvals(qa.T @ qb)
+    return torch.sort(torch.arccos(torch.clamp(cosines, -1.0, 1.0)), descending=True).values
+'''),
+    Variant("angles_cosines", "ps2_autoencoders", "principal_angles", ("principal_angles",),
+            "returns the cosines (the singular values) instead of the angles", '''
+def principal_angles(a, b):
+    qa, _ = torch.linalg.qr(a)
+    qb, _ = torch.linalg.qr(b)
+    return torch.sort(torch.linalg.svdvals(qa.T @ qb)).values
+'''),
+    Variant("recon_item_float", "ps2_autoencoders", "reconstruction_error", ("reconstruction_error",),
+            "returns a Python float (.item()) where a 0-dim tensor is promised (training cannot backpropagate)", '''
+def reconstruction_error(x, U, V):
+    return ((x - x @ U.T @ V.T) ** 2).sum(dim=1).mean().item()
+'''),
+    Variant("recon_sum_over_points", "ps2_autoencoders", "reconstruction_error", ("reconstruction_error",),
+            "sums over the data points instead of averaging", '''
+def reconstruction_error(x, U, V):
+    return ((x - x @ U.T @ V.T) ** 2).sum()
+'''),
+    Variant("ae_grad_attached", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+            "returns U and V with their gradient attached (no .detach()), which the docstring rules out", '''
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    d = x.shape[1]
+    U = (0.1 * torch.randn(code_dim, d, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    V = (0.1 * torch.randn(d, code_dim, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    optimiser = torch.optim.Adam([U, V], lr=lr)
+    for _ in range(steps):
+        loss = reconstruction_error(x, U, V)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return U, V
+'''),
+    Variant("ae_code_size_two", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+            "ignores code_dim: a code of size 2 always (the digits example)", '''
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    d = x.shape[1]
+    U = (0.1 * torch.randn(2, d, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    V = (0.1 * torch.randn(d, 2, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    optimiser = torch.optim.Adam([U, V], lr=lr)
+    for _ in range(steps):
+        loss = reconstruction_error(x, U, V)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return U.detach(), V.detach()
+'''),
+    Variant("ae_decoder_transposed", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+            "stores the decoder as the notes' k x d (V transposed) and returns it that way", '''
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    d = x.shape[1]
+    U = (0.1 * torch.randn(code_dim, d, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    Vt = (0.1 * torch.randn(code_dim, d, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    optimiser = torch.optim.Adam([U, Vt], lr=lr)
+    for _ in range(steps):
+        loss = reconstruction_error(x, U, Vt.T)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return U.detach(), Vt.detach()
 '''),
     # ------------------------------------------------------------------------------------------ ps3_elbo
     Variant("kl_wrong_sign", "ps3_elbo", "gaussian_kl", ("gaussian_kl",),
@@ -288,6 +479,113 @@ def iwae_bound(x, encoder, decoder, n_samples=8):
     log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
     return torch.logsumexp(bernoulli_log_likelihood(x, decoder(z)) + log_prior, dim=0) - math.log(n_samples)
 ''', statistical=True),
+    # ---- ps3: contracts, structural cases, distribution, small-n bias, extreme log-weights (issue 8)
+    Variant("kl_mean_over_latents", "ps3_elbo", "gaussian_kl", ("gaussian_kl",),
+            "mean over the latent dimensions instead of the sum", '''
+def gaussian_kl(mu, log_var):
+    return 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).mean(-1)
+'''),
+    Variant("kl_summed_over_batch", "ps3_elbo", "gaussian_kl", ("gaussian_kl",),
+            "sums over the batch too: one number instead of one per row", '''
+def gaussian_kl(mu, log_var):
+    return 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).sum()
+'''),
+    Variant("bernoulli_clamped_log", "ps3_elbo", "bernoulli_log_likelihood", ("bernoulli_log_likelihood",),
+            "log of a clamped sigmoid (clamp at 1e-7): finite but wrong for saturated logits", '''
+def bernoulli_log_likelihood(x, logits):
+    p = torch.sigmoid(logits)
+    return (x * torch.log(p.clamp(min=1e-7)) + (1 - x) * torch.log((1 - p).clamp(min=1e-7))).sum(-1)
+'''),
+    Variant("bernoulli_sum_everything", "ps3_elbo", "bernoulli_log_likelihood", ("bernoulli_log_likelihood",),
+            "sums over every dimension: one number instead of one per data point and sample", '''
+def bernoulli_log_likelihood(x, logits):
+    return (x * logits - torch.nn.functional.softplus(logits)).sum()
+'''),
+    Variant("elbo_n_minus_one", "ps3_elbo", "elbo", ("elbo",),
+            "averages the samples with 1/(n_samples - 1): infinite for one sample, biased for few", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    mu, log_var = encoder(x)
+    z = mu + torch.exp(0.5 * log_var) * torch.randn((n_samples, *mu.shape))
+    return bernoulli_log_likelihood(x, decoder(z)).sum(0) / (n_samples - 1) - gaussian_kl(mu, log_var)
+''', statistical=True),
+    Variant("elbo_fixed_seed", "ps3_elbo", "elbo", ("elbo",),
+            "a fixed seed inside the function: every call returns the same estimate", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    torch.manual_seed(0)
+    mu, log_var = encoder(x)
+    z = mu + torch.exp(0.5 * log_var) * torch.randn((n_samples, *mu.shape))
+    return bernoulli_log_likelihood(x, decoder(z)).mean(0) - gaussian_kl(mu, log_var)
+''', statistical=True),
+    Variant("elbo_one_noise_for_all_samples", "ps3_elbo", "elbo", ("elbo",),
+            "one noise draw broadcast over the samples: n_samples copies of one sample, no averaging at all", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    mu, log_var = encoder(x)
+    eps = torch.randn(1, *mu.shape).expand(n_samples, *mu.shape)
+    z = mu + torch.exp(0.5 * log_var) * eps
+    return bernoulli_log_likelihood(x, decoder(z)).mean(0) - gaussian_kl(mu, log_var)
+''', statistical=True),
+    Variant("elbo_ignores_n_samples", "ps3_elbo", "elbo", ("elbo",),
+            "one sample whatever n_samples says (z of the shape of mu)", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    mu, log_var = encoder(x)
+    z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+    return bernoulli_log_likelihood(x, decoder(z)) - gaussian_kl(mu, log_var)
+''', statistical=True),
+    Variant("iwae_naive_log_mean_exp", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "log(mean(exp(log w))) without the maximum: exp underflows to 0 for log-weights near -1,000", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    mu, log_var = encoder(x)
+    eps = torch.randn((n_samples, *mu.shape))
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
+    log_w = bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q
+    return torch.log(torch.exp(log_w).mean(0))
+''', statistical=True),
+    Variant("iwae_fixed_seed", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "a fixed seed inside the function: every call returns the same estimate", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    torch.manual_seed(0)
+    mu, log_var = encoder(x)
+    eps = torch.randn((n_samples, *mu.shape))
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
+    return torch.logsumexp(bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q, dim=0) - math.log(n_samples)
+''', statistical=True),
+    Variant("iwae_log_q_variance_as_scale", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "log q with exp(log_var) as the standard deviation (log sigma vs log sigma^2 mixed)", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    mu, log_var = encoder(x)
+    eps = torch.randn((n_samples, *mu.shape))
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + 2 * log_var + math.log(2 * math.pi)).sum(-1)
+    return torch.logsumexp(bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q, dim=0) - math.log(n_samples)
+''', statistical=True),
+    Variant("lg_marginal_float", "ps3_elbo", "lg_log_marginal", ("lg_log_marginal",),
+            "returns a Python float (.item()) where a 0-dim tensor is promised", '''
+def lg_log_marginal(x, W, b, noise_std):
+    d = x.shape[0]
+    cov = W @ W.T + noise_std**2 * torch.eye(d, dtype=W.dtype)
+    diff = x - b
+    return (-0.5 * (d * math.log(2 * math.pi) + torch.logdet(cov) + diff @ torch.linalg.solve(cov, diff))).item()
+'''),
+    Variant("lg_posterior_precision", "ps3_elbo", "lg_posterior", ("lg_posterior",),
+            "returns the posterior precision (the inverse covariance) where the covariance is asked", '''
+def lg_posterior(x, W, b, noise_std):
+    k = W.shape[1]
+    precision = torch.eye(k, dtype=W.dtype) + W.T @ W / noise_std**2
+    m = torch.linalg.solve(precision, W.T @ (x - b)) / noise_std**2
+    return m, precision
+'''),
+    Variant("kl_full_missing_k", "ps3_elbo", "gaussian_kl_full", ("gaussian_kl_full",),
+            "forgets the -k", '''
+def gaussian_kl_full(mu0, cov0, mu1, cov1):
+    diff = mu1 - mu0
+    return 0.5 * (torch.trace(torch.linalg.solve(cov1, cov0)) + diff @ torch.linalg.solve(cov1, diff)
+                  + torch.logdet(cov1) - torch.logdet(cov0))
+'''),
     # ------------------------------------------------------------------------------------------ ps4_gradients
     Variant("reparam_variance_as_scale", "ps4_gradients", "reparameterize", ("reparameterize",),
             "sigma^2 used where sigma belongs: mu + exp(log_var) * eps", '''
@@ -463,4 +761,101 @@ def train_vae(x_train, epochs=60, batch_size=128, lr=2e-3, seed=0):
             optimiser.step()
     return model
 '''),
+    # ---- ps4: non-differentiable f, zero variance, fixed seeds, spread, contracts (issue 8)
+    Variant("reparam_fixed_seed", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "a fixed seed when eps is None: every call draws the same noise", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(0))
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
+    Variant("reparam_one_noise_row", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "one noise vector of size z_dim shared by every row of the batch", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape[-1])
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
+    Variant("reparam_eps_reshaped", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "reshapes eps to the shape of mu: fails for eps with extra leading dimensions", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * log_var) * eps.reshape(mu.shape)
+'''),
+    Variant("score_is_pathwise", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+            "the pathwise estimator (differentiates f) in place of the score function", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    mu_t = torch.tensor(float(mu), requires_grad=True)
+    sigma_t = torch.tensor(float(sigma), requires_grad=True)
+    objective = f(mu_t + sigma_t * torch.randn(n_samples)).mean()
+    return torch.stack(torch.autograd.grad(objective, (mu_t, sigma_t)))
+'''),
+    Variant("score_quadrature", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+            "the exact gradient by Gauss-Hermite quadrature of f(z) * score: no noise, ignores n_samples", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    import numpy as np
+    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    eps = torch.tensor(nodes)
+    w = torch.tensor(weights / weights.sum())
+    fz = f(mu + sigma * eps)
+    return torch.stack([(w * fz * eps / sigma).sum(), (w * fz * (eps**2 - 1) / sigma).sum()]).float()
+''', statistical=True),
+    Variant("score_fixed_seed", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+            "a fixed seed inside the function: every call returns the same estimate", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    torch.manual_seed(0)
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+''', statistical=True),
+    Variant("pathwise_quadrature", "ps4_gradients", "pathwise_gradient", ("pathwise_gradient",),
+            "the exact gradient by quadrature of f'(mu + sigma eps): no noise, ignores n_samples", '''
+def pathwise_gradient(f, mu, sigma, n_samples):
+    import numpy as np
+    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    mu_t = torch.tensor(float(mu), requires_grad=True)
+    sigma_t = torch.tensor(float(sigma), requires_grad=True)
+    w = torch.tensor(weights / weights.sum(), dtype=torch.float32)
+    objective = (w * f(mu_t + sigma_t * torch.tensor(nodes, dtype=torch.float32))).sum()
+    return torch.stack(torch.autograd.grad(objective, (mu_t, sigma_t)))
+''', statistical=True),
+    Variant("pathwise_fixed_seed", "ps4_gradients", "pathwise_gradient", ("pathwise_gradient",),
+            "a fixed seed inside the function: every call returns the same estimate", '''
+def pathwise_gradient(f, mu, sigma, n_samples):
+    generator = torch.Generator().manual_seed(1234)
+    mu_t = torch.tensor(float(mu), requires_grad=True)
+    sigma_t = torch.tensor(float(sigma), requires_grad=True)
+    objective = f(mu_t + sigma_t * torch.randn(n_samples, generator=generator)).mean()
+    return torch.stack(torch.autograd.grad(objective, (mu_t, sigma_t)))
+''', statistical=True),
+    Variant("pathwise_is_score_function", "ps4_gradients", "pathwise_gradient", ("pathwise_gradient",),
+            "a score-function estimator in pathwise_gradient: the right mean, far too much spread", '''
+def pathwise_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+''', statistical=True),
+    Variant("decoder_grad_fixed_seed", "ps4_gradients", "decoder_gradient", ("decoder_gradient",),
+            "a fixed seed inside the function: every call returns the same estimate", '''
+def decoder_gradient(x, mu, log_var, decoder, n_samples):
+    torch.manual_seed(0)
+    z = reparameterize(mu, log_var, torch.randn((n_samples, *mu.shape)))
+    objective = bernoulli_log_likelihood(x, decoder(z)).mean(0).sum()
+    return torch.autograd.grad(objective, list(decoder.parameters()))
+''', statistical=True),
+    Variant("decoder_grad_n_minus_one", "ps4_gradients", "decoder_gradient", ("decoder_gradient",),
+            "averages the samples with 1/(n_samples - 1)", '''
+def decoder_gradient(x, mu, log_var, decoder, n_samples):
+    z = reparameterize(mu, log_var, torch.randn((n_samples, *mu.shape)))
+    objective = bernoulli_log_likelihood(x, decoder(z)).sum(0).sum() / (n_samples - 1)
+    return torch.autograd.grad(objective, list(decoder.parameters()))
+''', statistical=True),
+    Variant("decoder_grad_mean_over_batch", "ps4_gradients", "decoder_gradient", ("decoder_gradient",),
+            "averages over the data points instead of summing (the gradient of the mean ELBO)", '''
+def decoder_gradient(x, mu, log_var, decoder, n_samples):
+    z = reparameterize(mu, log_var, torch.randn((n_samples, *mu.shape)))
+    objective = bernoulli_log_likelihood(x, decoder(z)).mean()
+    return torch.autograd.grad(objective, list(decoder.parameters()))
+''', statistical=True),
 ]

@@ -12,19 +12,26 @@ import math
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import as_tensor, away_from_one, split_signs
+from .common import Spy, as_tensor, away_from_one, repeated_calls, split_signs
 
 
 def _gaussian_log_likelihood_cases(rng, kind):
+    """mu and sigma are passed as 0-dim tensors or as Python floats ("0-dim tensor (or float)"); n = 1 included."""
     if kind == "visible":
-        return [{"x": np.array([0.0]), "mu": 0.0, "sigma": 1.0},
-                {"x": np.array([1.0, 2.0, 3.0]), "mu": 2.0, "sigma": 0.5}]
-    return [{"x": rng.normal(0, 3, size=n), "mu": float(rng.normal(0, 2)), "sigma": float(away_from_one(rng))}
-            for n in (1, 12, 300)]
+        return [{"x": np.array([0.0]), "mu": 0.0, "sigma": 1.0, "scalars": "tensor"},
+                {"x": np.array([1.0, 2.0, 3.0]), "mu": 2.0, "sigma": 0.5, "scalars": "float"}]
+    return [{"x": rng.normal(0, 3, size=n), "mu": float(rng.normal(0, 2)), "sigma": float(away_from_one(rng)),
+             "scalars": scalars} for n, scalars in [(1, "tensor"), (12, "float"), (300, "mixed")]]
+
+
+def _scalar(value: float, as_float: bool):
+    return float(value) if as_float else as_tensor(value)
 
 
 def _gaussian_log_likelihood_call(func, case):
-    return func(as_tensor(case["x"]), as_tensor(case["mu"]), as_tensor(case["sigma"]))
+    scalars = case["scalars"]
+    return func(as_tensor(case["x"]), _scalar(case["mu"], scalars == "float"),
+                _scalar(case["sigma"], scalars in ("float", "mixed")))
 
 
 register_probe(Probe("gaussian_log_likelihood", cases=_gaussian_log_likelihood_cases,
@@ -32,15 +39,25 @@ register_probe(Probe("gaussian_log_likelihood", cases=_gaussian_log_likelihood_c
 
 
 def _log_sum_exp_cases(rng, kind):
+    """Every structural case every time (only the values are random): each dim of a 2-D and a 3-D array whose
+    sizes all differ (a wrong dim cannot give the right shape), a 1-D array, a negative dim, entries near +-1000,
+    a row that is entirely -inf (must give -inf, not nan) and a column of -inf, and rows on scales 2000 apart (one
+    maximum for the whole array underflows the lower row)."""
     if kind == "visible":
         return [{"a": np.array([[0.0, 0.0]]), "dim": 1},
                 {"a": np.array([[1000.0, 1000.0], [-1000.0, -1000.0]]), "dim": 1}]
-    cases = [{"a": rng.normal(0, 400, size=(rng.integers(2, 6), rng.integers(2, 9))), "dim": int(rng.integers(0, 2))},
-             {"a": rng.normal(-900, 50, size=(3, 4, 5)), "dim": 2},
-             {"a": rng.normal(800, 5, size=(6,)), "dim": 0}]
+    rows = int(rng.integers(2, 5))
+    shape2 = (rows, rows + int(rng.integers(1, 4)))
+    cases = [{"a": rng.normal(0, 400, size=shape2), "dim": 0},
+             {"a": rng.normal(0, 400, size=shape2), "dim": 1}]
+    cases += [{"a": rng.normal(-900, 50, size=(2, 3, 4)), "dim": dim} for dim in (0, 1, 2)]
+    cases.append({"a": rng.normal(800, 5, size=(6,)), "dim": 0})
     with_minus_inf = rng.normal(0, 3, size=(4, 5))
-    with_minus_inf[:, 0] = -np.inf  # log 0: must not produce NaN
+    with_minus_inf[:, 0] = -np.inf  # log 0 entries: must not produce NaN
+    with_minus_inf[int(rng.integers(0, 4)), :] = -np.inf  # a whole row of log 0: the answer is -inf
     cases.append({"a": with_minus_inf, "dim": 1})
+    scales = rng.normal(0, 1, size=(3, 4)) + np.array([[1000.0], [0.0], [-1000.0]])
+    cases.append({"a": scales, "dim": -1})
     return cases
 
 
@@ -54,7 +71,7 @@ register_probe(Probe("log_sum_exp", cases=_log_sum_exp_cases, call=_log_sum_exp_
 def _gaussian_mle_cases(rng, kind):
     if kind == "visible":
         return [{"x": np.array([1.0, 2.0, 3.0, 4.0])}]
-    return [{"x": rng.normal(rng.normal(0, 3), away_from_one(rng), size=n)} for n in (3, 5, 40)]
+    return [{"x": rng.normal(rng.normal(0, 3), away_from_one(rng), size=n)} for n in (1, 2, 40)]
 
 
 def _gaussian_mle_call(func, case):
@@ -69,7 +86,7 @@ def _mixture_cases(rng, kind):
         return [{"x": np.array([0.0, 1.0]), "log_weights": np.log([0.5, 0.5]), "means": np.array([-1.0, 1.0]),
                  "sigmas": np.array([1.0, 1.0])}]
     cases = []
-    for n, k in [(5, 2), (20, 4)]:
+    for n, k in [(5, 1), (7, 2), (20, 4)]:
         weights = rng.dirichlet(np.ones(k) * 2)
         cases.append({"x": rng.normal(0, 4, size=n), "log_weights": np.log(weights),
                       "means": rng.normal(0, 3, size=k), "sigmas": away_from_one(rng, size=k)})
@@ -80,7 +97,10 @@ def _mixture_cases(rng, kind):
 
 
 def _mixture_call(func, case):
-    return func(*(as_tensor(case[k]) for k in ("x", "log_weights", "means", "sigmas")))
+    """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    with Spy(func, "log_sum_exp") as spy:
+        result = spy.calling(lambda: func(*(as_tensor(case[k]) for k in ("x", "log_weights", "means", "sigmas"))))()
+    return result, spy.record()
 
 
 register_probe(Probe("mixture_log_marginal", cases=_mixture_cases, call=_mixture_call))
@@ -118,27 +138,41 @@ def _mc_given_z_cases(rng, kind):
 
 
 def _mc_given_z_call(func, case):
-    return func(as_tensor(case["x"]), _linear_log_likelihood(case), len(case["z"]), z=as_tensor(case["z"]))
+    """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    with Spy(func, "log_sum_exp") as spy:
+        result = spy.calling(lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), len(case["z"]),
+                                          z=as_tensor(case["z"])))()
+    return result, spy.record()
 
 
 register_probe(Probe("mc_log_marginal_given_z", cases=_mc_given_z_cases, call=_mc_given_z_call))
 
 
-MC_MARGINAL_N = 20_000
+# (n_samples, calls) of the hidden cases: the smallest sample sizes, judged robustly on many cheap calls, and a
+# large one, whose calls are also judged on their spread
+MC_MARGINAL_PLAN = [(1, 40), (2, 40), (500, 40)]
+MC_MARGINAL_VISIBLE = (1000, 10)
 
 
 def _mc_marginal_cases(rng, kind):
     if kind == "visible":
         cases = [{"w": 1.0, "b": 0.0, "s": 1.0, "x": np.array([0.0, 1.0])}]
+        plan = [MC_MARGINAL_VISIBLE]
     else:
-        cases = [_linear_latent_model(rng) for _ in range(3)]
-    for case in cases:
-        case["n_samples"] = MC_MARGINAL_N
+        cases = [_linear_latent_model(rng) for _ in MC_MARGINAL_PLAN]
+        plan = MC_MARGINAL_PLAN
+    for case, (n_samples, calls) in zip(cases, plan, strict=True):
+        case.update(n_samples=n_samples, calls=calls)
     return cases
 
 
 def _mc_marginal_call(func, case):
-    return func(as_tensor(case["x"]), _linear_log_likelihood(case), case["n_samples"])
+    """Calls the student's function `calls` times (fresh noise each call) on fresh copies of the inputs; records the
+    student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    with Spy(func, "log_sum_exp") as spy:
+        calls = repeated_calls(case["calls"], spy.calling(
+            lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), case["n_samples"])))
+    return calls, spy.record()
 
 
 register_probe(Probe("mc_log_marginal", cases=_mc_marginal_cases, call=_mc_marginal_call))

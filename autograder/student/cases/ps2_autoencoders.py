@@ -28,8 +28,9 @@ def _pca_basis_cases(rng, kind):
     if kind == "visible":
         return [{"x": np.array([[4.0, 4.0], [6.0, 6.0], [5.5, 5.4], [4.5, 4.6]]), "k": 1},
                 {"x": _pca_data(rng, 50, [5.0, 2.0, 0.3, 0.1], 3.0), "k": 2}]
+    # every code size k = 1, 2, 3 every time (a k hard-coded anywhere fails)
     return [{"x": _pca_data(rng, 200, [8.0, 4.0, 2.0, 0.5, 0.3, 0.2][: d], 6.0), "k": k}
-            for d, k in [(5, 2), (6, 3), (4, 1)]]
+            for d, k in [(5, 1), (6, 2), (6, 3)]]
 
 
 def _pca_basis_call(func, case):
@@ -44,7 +45,7 @@ def _angles_cases(rng, kind):
         s = 1 / np.sqrt(2)
         return [{"a": np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), "b": np.array([[1.0, 0.0], [0.0, s], [0.0, s]])}]
     cases = []
-    for d, k, m in [(6, 2, 3), (5, 2, 2), (7, 3, 1)]:
+    for d, k, m in [(6, 2, 3), (5, 2, 2), (7, 3, 1), (4, 1, 2)]:  # k < l, k = l, k > l, one vector
         a = rng.normal(size=(d, k)) * rng.uniform(0.2, 3.0, size=k)  # neither normalised nor orthogonal
         b = np.concatenate([a @ rng.normal(size=(k, min(k, m))) + 0.4 * rng.normal(size=(d, min(k, m))),
                             rng.normal(size=(d, m - min(k, m)))], axis=1) * rng.uniform(0.2, 3.0, size=m)
@@ -63,7 +64,7 @@ def _recon_cases(rng, kind):
     if kind == "visible":
         return [{"x": np.array([[1.0, 2.0]]), "U": np.array([[1.0, 0.0]]), "V": np.array([[1.0], [0.0]])}]
     return [{"x": rng.normal(size=(n, d)), "U": rng.normal(size=(k, d)), "V": rng.normal(size=(d, k))}
-            for n, d, k in [(10, 4, 2), (30, 6, 3)]]
+            for n, d, k in [(10, 4, 1), (12, 5, 2), (30, 6, 3)]]
 
 
 def _recon_call(func, case):
@@ -74,10 +75,11 @@ register_probe(Probe("reconstruction_error", cases=_recon_cases, call=_recon_cal
 
 
 def _linear_ae_cases(rng, kind):
+    """The visible case has k = 2, the hidden ones k = 1 and k = 3: the cell sees every code size every time."""
     eigen = [9.0, 5.0, 3.0, 0.6, 0.4, 0.3, 0.2, 0.1]
     if kind == "visible":
         return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": 2}]
-    return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": int(rng.integers(2, 4))}]
+    return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": k} for k in (1, 3)]
 
 
 def _linear_ae_call(func, case):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import as_tensor, away_from_one, split_signs
+from .common import as_tensor, away_from_one, repeated_calls, split_signs, upstream_value
 
 
 def _gaussian_kl_cases(rng: np.random.Generator, kind: str) -> list[dict]:
@@ -36,9 +36,11 @@ def _bernoulli_cases(rng, kind):
                 {"x": np.array([[1.0, 0.0, 1.0]]), "logits": np.array([[2.0, -1.0, 0.0]])}]
     x = (rng.random((3, 10)) < 0.5).astype(np.float64)
     logits = rng.normal(0, 3, size=(5, 3, 10))
-    logits[0, :, :4] = split_signs(rng, 40, 80, size=(3, 4))  # saturated pixels: sigmoid rounds to 0 or 1
+    logits[0, :, :4] = split_signs(rng, 40, 100, size=(3, 4))  # saturated pixels: sigmoid rounds to 0 or 1
     grey = rng.random((4, 7))
-    return [{"x": x, "logits": logits}, {"x": grey, "logits": rng.normal(0, 2, size=(4, 7))}]
+    two_leading = rng.normal(0, 3, size=(2, 3, 2, 6))  # logits (2, 3, batch 2, x_dim 6): any leading dimensions
+    return [{"x": x, "logits": logits}, {"x": grey, "logits": rng.normal(0, 2, size=(4, 7))},
+            {"x": (rng.random((2, 6)) < 0.5).astype(np.float64), "logits": two_leading}]
 
 
 def _bernoulli_call(func, case):
@@ -64,12 +66,21 @@ def _tiny_vae(rng, batch: int, mu_offset: np.ndarray, log_var_offset: np.ndarray
 
 
 def _tiny_vae_cases(rng) -> list[dict]:
-    """Two hidden cases: q far from the prior and narrow (mean offsets of size 1.5-2.5, log-variances near -2), and
-    q wide (log-variances of size 0.8-1.5, either sign): together they expose prior samples, a missing or wrong KL
+    """Two networks: q far from the prior and narrow (mean offsets of size 1.5-2.5, log-variances near -2), and q
+    wide (log-variances of size 0.8-1.5, either sign): together they expose prior samples, a missing or wrong KL
     and every sigma / sigma^2 / log-variance confusion."""
     far = _tiny_vae(rng, 3, split_signs(rng, 1.5, 2.5, VAE_Z_DIM), rng.uniform(-2.5, -1.5, VAE_Z_DIM))
     wide = _tiny_vae(rng, 3, rng.normal(0, 0.5, VAE_Z_DIM), split_signs(rng, 0.8, 1.5, VAE_Z_DIM))
     return [far, wide]
+
+
+def _extreme_vae(rng) -> dict:
+    """A network whose decoder is sure of the wrong pixels of the first image (logits of size 100 against it):
+    log p(x | z) is about -1,200 nats for it (-600 for the others), so exp(log w) underflows to 0 even in float64
+    and only a log-sum-exp that subtracts the maximum survives."""
+    case = _tiny_vae(rng, 3, rng.normal(0, 0.5, VAE_Z_DIM), rng.uniform(-1.0, 0.0, VAE_Z_DIM))
+    case["b2"] = -100.0 * (2 * case["x"][0] - 1)
+    return case
 
 
 def tiny_vae_modules(case, dtype: str = "float32"):
@@ -88,54 +99,58 @@ def tiny_vae_modules(case, dtype: str = "float32"):
     return encoder, decoder
 
 
-ELBO_N = 20_000  # samples the student's elbo() is asked for
+def _with_plan(cases: list[dict], plan) -> list[dict]:
+    """One case per (network, n_samples, calls) of ``plan``, the network given by its index in ``cases``."""
+    return [dict(cases[network], n_samples=n_samples, calls=calls) for network, n_samples, calls in plan]
+
+
+# (network: 0 far, 1 wide; n_samples; calls). The smallest sample sizes (a 1/(n_samples - 1) bias is largest there,
+# n_samples = 1 must work) on 40 cheap calls, judged robustly; 500 samples on 40 calls, judged on mean and spread.
+ELBO_PLAN = [(0, 1, 40), (1, 2, 40), (0, 500, 40), (1, 500, 40)]
+ELBO_VISIBLE = (1000, 10)
 
 
 def _elbo_cases(rng, kind):
     if kind == "visible":
-        cases = [_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))]
-    else:
-        cases = _tiny_vae_cases(rng)
-    for case in cases:
-        case.update(n_samples=ELBO_N)
-    return cases
+        n_samples, calls = ELBO_VISIBLE
+        return _with_plan([_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))], [(0, n_samples, calls)])
+    return _with_plan(_tiny_vae_cases(rng), ELBO_PLAN)
 
 
 def _elbo_call(func, case):
-    encoder, decoder = tiny_vae_modules(case)
-    return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
+    """Calls the student's elbo `calls` times (fresh noise each call), and records what the student's own
+    gaussian_kl gives for q(z | x) (see upstream_value)."""
+    def once():
+        encoder, decoder = tiny_vae_modules(case)
+        return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
+
+    encoder, _ = tiny_vae_modules(case)
+    return repeated_calls(case["calls"], once), upstream_value(func, "gaussian_kl", *encoder(as_tensor(case["x"])))
 
 
 register_probe(Probe("elbo", cases=_elbo_cases, call=_elbo_call))
 
 
-IWAE_K, IWAE_CALLS = 8, 200  # samples per estimate, calls per case
+# (network: 0 far, 1 wide, 2 extreme; K; calls): K = 8 on the two networks (judged against a reference run), and
+# K = 1, which is one sample of log p(x, z) - log q(z | x), on the extreme network (judged by quadrature)
+IWAE_PLAN = [(0, 8, 200), (1, 8, 200), (2, 1, 40)]
+IWAE_VISIBLE = (8, 200)
 
 
 def _iwae_cases(rng, kind):
     if kind == "visible":
-        cases = [_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))]
-    else:
-        cases = _tiny_vae_cases(rng)
-    for case in cases:
-        case.update(n_samples=IWAE_K, calls=IWAE_CALLS)
-    return cases
+        n_samples, calls = IWAE_VISIBLE
+        return _with_plan([_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))], [(0, n_samples, calls)])
+    return _with_plan([*_tiny_vae_cases(rng), _extreme_vae(rng)], IWAE_PLAN)
 
 
 def _iwae_call(func, case):
-    """Calls the student's iwae_bound `calls` times (fresh noise each call) and stacks the results (calls, batch),
-    so the grader can average. A result of the wrong kind or shape is returned as it is, for the message."""
-    import torch
+    """Calls the student's iwae_bound `calls` times (fresh noise each call)."""
+    def once():
+        encoder, decoder = tiny_vae_modules(case)
+        return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
 
-    encoder, decoder = tiny_vae_modules(case)
-    x = as_tensor(case["x"])
-    results = []
-    for _ in range(case["calls"]):
-        result = func(x, encoder, decoder, case["n_samples"])
-        if type(result) is not torch.Tensor or tuple(result.shape) != (len(x),):
-            return result
-        results.append(torch.Tensor.detach(result))
-    return torch.stack(results)
+    return repeated_calls(case["calls"], once)
 
 
 register_probe(Probe("iwae_bound", cases=_iwae_cases, call=_iwae_call))
@@ -146,7 +161,7 @@ def _lg_cases(rng, kind):
         return [{"x": np.array([1.0, 0.0]), "W": np.array([[1.0], [0.0]]), "b": np.array([0.0, 0.0]),
                  "noise_std": 1.0, "q_mean": np.array([0.5]), "q_cov": np.array([[0.5]])}]
     cases = []
-    for d, k in [(5, 2), (4, 3)]:
+    for d, k in [(5, 2), (4, 3), (3, 1)]:
         w, b = rng.normal(size=(d, k)), rng.normal(size=d)
         s = float(away_from_one(rng))
         x = w @ rng.normal(size=k) + b + s * rng.normal(size=d)

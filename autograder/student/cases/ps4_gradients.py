@@ -10,12 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import as_tensor, away_from_one, split_signs
+from .common import Spy, as_tensor, away_from_one, repeated_calls, split_signs
 
-REPARAM_N = 4096  # rows of mu in the sampling case
+REPARAM_ROWS, REPARAM_CALLS = 256, 16  # the sampling case: rows of mu per call, calls
 
 
 def _reparam_cases(rng, kind):
+    """Exact cases (eps given, with and without extra leading dimensions, d = 1 and d > 1), a gradient case, and a
+    sampling case (eps=None) called REPARAM_CALLS times on REPARAM_ROWS identical rows."""
     if kind == "visible":
         cases = [
             {"mode": "eps", "mu": np.array([[0.0, 1.0]]), "log_var": np.array([[0.0, 2 * np.log(2.0)]]),
@@ -25,17 +27,19 @@ def _reparam_cases(rng, kind):
             {"mode": "sample", "mu": np.array([0.0, 3.0]), "log_var": np.array([0.0, -2.0])},
         ]
     else:
-        b, d = int(rng.integers(2, 6)), int(rng.integers(1, 4))
+        b, d = int(rng.integers(2, 6)), int(rng.integers(2, 4))
         cases = [
             {"mode": "eps", "mu": rng.normal(0, 2, (b, d)), "log_var": split_signs(rng, 0.5, 2.0, (b, d)),
              "eps": rng.normal(size=(3, b, d))},
+            {"mode": "eps", "mu": rng.normal(0, 2, (b, 1)), "log_var": split_signs(rng, 0.5, 2.0, (b, 1)),
+             "eps": rng.normal(size=(b, 1))},
             {"mode": "grad", "mu": rng.normal(0, 2, (b, d)), "log_var": split_signs(rng, 0.5, 2.0, (b, d)),
              "eps": rng.normal(size=(b, d)), "weights": rng.normal(size=(b, d))},
             {"mode": "sample", "mu": rng.normal(0, 2, 4), "log_var": split_signs(rng, 1.0, 2.0, 4)},
         ]
     for case in cases:
         if case["mode"] == "sample":
-            case.update(n=REPARAM_N)
+            case.update(rows=REPARAM_ROWS, calls=REPARAM_CALLS)
     return cases
 
 
@@ -51,54 +55,94 @@ def _reparam_call(func, case):
         if type(z) is not torch.Tensor or not z.requires_grad:
             return z  # assess explains: no gradient can flow back
         return torch.autograd.grad((z * as_tensor(case["weights"])).sum(), (mu, log_var), allow_unused=True)
-    n = case["n"]
-    return func(as_tensor(case["mu"]).expand(n, -1).clone(), as_tensor(case["log_var"]).expand(n, -1).clone())
+    rows = case["rows"]
+    return repeated_calls(case["calls"], lambda: func(as_tensor(case["mu"]).expand(rows, -1).clone(),
+                                                      as_tensor(case["log_var"]).expand(rows, -1).clone()))
 
 
 register_probe(Probe("reparameterize", cases=_reparam_cases, call=_reparam_call))
 
 
 # --- gradient estimators for E_{z ~ N(mu, sigma^2)}[f(z)], f a polynomial ---------------------------------------
-SCORE_N, PATHWISE_N = 400_000, 50_000
+def _polynomial(coeffs, z):
+    return sum(float(c) * z**j for j, c in enumerate(coeffs))
 
 
 def _poly(coeffs):
     """f(z) = sum_j c_j z^j as a torch-friendly function (works on tensors, keeps autograd)."""
-    coeffs = [float(c) for c in coeffs]
-
     def f(z):
-        return sum(c * z**j for j, c in enumerate(coeffs))
+        return _polynomial(coeffs, z)
 
     return f
 
 
-def _estimator_cases(n):
+def _evaluate_only(coeffs):
+    """f(z) = sum_j c_j z^j that autograd cannot differentiate: its backward raises. The score-function estimator
+    only evaluates f (the notebook says so); an estimator that differentiates f fails with this message."""
+    import torch
+
+    class EvaluateOnly(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            return _polynomial(coeffs, z)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            raise RuntimeError("this f can only be evaluated, not differentiated: the score-function estimator "
+                               "multiplies f(z) by the score d/dparam log q(z) and never differentiates f")
+
+    def f(z):
+        return EvaluateOnly.apply(z)
+
+    return f
+
+
+# (function: 0 quadratic, 1 cubic; n_samples; calls) of the hidden cases: the smallest sample sizes on 40 cheap
+# calls (judged robustly), and a large sample size on 40 (80) calls, judged on mean and spread: the pathwise calls
+# are near normal at 5,000 samples (chi^2 spread bound), and 80 of them see the 9x larger variance of a
+# score-function estimate in pathwise_gradient with power 0.999
+SCORE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 10_000, 40), (1, 10_000, 40)]
+PATHWISE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 5_000, 80), (1, 5_000, 80)]
+ESTIMATOR_VISIBLE = {"score": (10_000, 20), "path": (1_250, 20)}
+
+
+def _estimator_functions(rng) -> list[dict]:
+    k = float(rng.uniform(-3, 3))
+    # sigma > 1.35 in the quadratic case: sigma, sigma^2 and 1/(2 sigma) (the d/dsigma^2 score) all differ
+    return [{"coeffs": [k * k, -2 * k, 1.0], "mu": float(split_signs(rng, 0.5, 2.0)),
+             "sigma": float(rng.uniform(1.35, 2.2))},
+            {"coeffs": [float(rng.normal()), float(rng.normal()), float(rng.normal()),
+                        float(split_signs(rng, 0.2, 0.5))],
+             "mu": float(split_signs(rng, 0.5, 1.5)), "sigma": float(away_from_one(rng))}]
+
+
+def _estimator_cases(plan, visible):
     def cases(rng, kind):
         if kind == "visible":
-            out = [{"coeffs": [0.0, 0.0, 1.0], "mu": 1.0, "sigma": 1.0}]
-        else:
-            k = float(rng.uniform(-3, 3))
-            # sigma > 1.35 in the quadratic case: sigma, sigma^2 and 1/(2 sigma) (the d/dsigma^2 score) all differ
-            out = [{"coeffs": [k * k, -2 * k, 1.0], "mu": float(split_signs(rng, 0.5, 2.0)),
-                    "sigma": float(rng.uniform(1.35, 2.2))},
-                   {"coeffs": [float(rng.normal()), float(rng.normal()), float(rng.normal()),
-                               float(split_signs(rng, 0.2, 0.5))],
-                    "mu": float(split_signs(rng, 0.5, 1.5)), "sigma": float(away_from_one(rng))}]
-        for case in out:
-            case.update(n_samples=n)
-        return out
+            n_samples, calls = visible
+            return [{"coeffs": [0.0, 0.0, 1.0], "mu": 1.0, "sigma": 1.0, "n_samples": n_samples, "calls": calls}]
+        functions = _estimator_functions(rng)
+        return [dict(functions[function], n_samples=n_samples, calls=calls) for function, n_samples, calls in plan]
 
     return cases
 
 
-def _estimator_call(func, case):
-    return func(_poly(case["coeffs"]), case["mu"], case["sigma"], case["n_samples"])
+def _score_call(func, case):
+    f = _evaluate_only(case["coeffs"])
+    return repeated_calls(case["calls"], lambda: func(f, case["mu"], case["sigma"], case["n_samples"]))
 
 
-register_probe(Probe("score_function_gradient", cases=_estimator_cases(SCORE_N), call=_estimator_call))
+def _pathwise_call(func, case):
+    f = _poly(case["coeffs"])
+    return repeated_calls(case["calls"], lambda: func(f, case["mu"], case["sigma"], case["n_samples"]))
 
 
-register_probe(Probe("pathwise_gradient", cases=_estimator_cases(PATHWISE_N), call=_estimator_call))
+register_probe(Probe("score_function_gradient", cases=_estimator_cases(SCORE_PLAN, ESTIMATOR_VISIBLE["score"]),
+                     call=_score_call))
+
+
+register_probe(Probe("pathwise_gradient", cases=_estimator_cases(PATHWISE_PLAN, ESTIMATOR_VISIBLE["path"]),
+                     call=_pathwise_call))
 
 
 GRADVAR_N = 2000
@@ -109,7 +153,7 @@ def _gradvar_cases(rng, kind):
         return [{"coeffs": [0.0, 0.0, 1.0], "mu": 1.0, "sigma": 1.0, "eps": np.random.default_rng(0).normal(size=8)}]
     k = float(rng.uniform(1, 4))
     return [{"coeffs": [k * k, -2 * k, 1.0], "mu": float(split_signs(rng, 0.5, 2.0)),
-             "sigma": float(away_from_one(rng)), "eps": rng.normal(size=GRADVAR_N)}]
+             "sigma": float(away_from_one(rng)), "eps": rng.normal(size=n)} for n in (GRADVAR_N, 3)]
 
 
 def _gradvar_call(func, case):
@@ -120,10 +164,10 @@ register_probe(Probe("gradient_variances", cases=_gradvar_cases, call=_gradvar_c
 
 
 # --- the Monte Carlo gradient with respect to the decoder's parameters theta ------------------------------------
-DECODER_N = 20_000
-
-
 DEC_X_DIM, DEC_Z_DIM = 6, 2
+# (network: 0 far, 1 wide; n_samples; calls), as for the ELBO in ps3
+DECODER_PLAN = [(0, 1, 40), (1, 2, 40), (0, 500, 40), (1, 500, 40)]
+DECODER_VISIBLE = (1000, 10)
 
 
 def _decoder_case(rng, mu, log_var) -> dict:
@@ -133,24 +177,30 @@ def _decoder_case(rng, mu, log_var) -> dict:
 
 def _decoder_cases(rng, kind):
     if kind == "visible":
-        cases = [_decoder_case(rng, np.array([[0.5, -0.5]]), np.array([[-1.0, 0.0]]))]
+        networks = [_decoder_case(rng, np.array([[0.5, -0.5]]), np.array([[-1.0, 0.0]]))]
+        plan = [(0, *DECODER_VISIBLE)]
     else:
-        cases = [_decoder_case(rng, split_signs(rng, 1.5, 2.5, (2, DEC_Z_DIM)), rng.uniform(-2, -1, (2, DEC_Z_DIM))),
-                 _decoder_case(rng, rng.normal(0, 0.5, (2, DEC_Z_DIM)), split_signs(rng, 0.8, 1.5, (2, DEC_Z_DIM)))]
-    for case in cases:
-        case.update(n_samples=DECODER_N)
-    return cases
+        networks = [
+            _decoder_case(rng, split_signs(rng, 1.5, 2.5, (2, DEC_Z_DIM)), rng.uniform(-2, -1, (2, DEC_Z_DIM))),
+            _decoder_case(rng, rng.normal(0, 0.5, (2, DEC_Z_DIM)), split_signs(rng, 0.8, 1.5, (2, DEC_Z_DIM)))]
+        plan = DECODER_PLAN
+    return [dict(networks[network], n_samples=n_samples, calls=calls) for network, n_samples, calls in plan]
 
 
 def _decoder_call(func, case):
     import torch
 
-    decoder = torch.nn.Linear(DEC_Z_DIM, DEC_X_DIM)
-    with torch.no_grad():
-        decoder.weight.copy_(as_tensor(case["weight"]))
-        decoder.bias.copy_(as_tensor(case["bias"]))
-    result = func(as_tensor(case["x"]), as_tensor(case["mu"]), as_tensor(case["log_var"]), decoder, case["n_samples"])
-    return tuple(result) if type(result) is list else result
+    def once():
+        decoder = torch.nn.Linear(DEC_Z_DIM, DEC_X_DIM)
+        with torch.no_grad():
+            decoder.weight.copy_(as_tensor(case["weight"]))
+            decoder.bias.copy_(as_tensor(case["bias"]))
+        return func(as_tensor(case["x"]), as_tensor(case["mu"]), as_tensor(case["log_var"]), decoder,
+                    case["n_samples"])
+
+    with Spy(func, "reparameterize") as spy:  # one bug, one loss: see Spy
+        calls = repeated_calls(case["calls"], spy.calling(once))
+    return calls, spy.record()
 
 
 register_probe(Probe("decoder_gradient", cases=_decoder_cases, call=_decoder_call))
@@ -179,7 +229,7 @@ def _vae_call(model, case):
     if missing:
         raise KeyError(f"the model has no parameter {missing[0]!r}: build it as vaelib.models.VAE(x_dim=64, "
                        "hidden=128, z_dim=4)")
-    return tuple(torch.Tensor.detach(state[k]).to("cpu", torch.float32).clone() for k, _ in vae_keys())
+    return tuple(torch.Tensor.detach(state[k]).clone() for k, _ in vae_keys())  # as they are: device and dtype
 
 
 register_probe(Probe("vae_heldout_elbo", cases=_vae_cases, call=_vae_call))
