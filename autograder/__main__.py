@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .course import UsageError
+from .executor import ClusterLost
 from .nbgrader_cli import NbgraderError
 
 
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course-root", help="folder with solutions/ (default: this repository)")
     grade.add_argument("--seeds-from", help="reuse the master seeds of an earlier grades.csv (reproduce a regrade)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--scheduler", help="grade on a running Dask cluster, e.g. tcp://HOST:8786 (see the README); "
+                                           "--workers is then ignored: the cluster's workers decide")
+    grade.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                       help="the notebooks' VAE_DEVICE; cuda gives each sandbox the GPU (on a cluster: workers "
+                            "started with --resources GPU=1)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code WITHOUT the bubblewrap sandbox (only for trusted submissions; "
                             "needed where bwrap is not installed)")
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = read_seeds(Path(args.seeds_from)) if args.seeds_from else None
             results = grade_batch(assignment, Path(args.submissions), output, args.workers, args.cell_timeout,
                                   args.notebook_timeout, progress=not args.no_progress, seeds=seeds,
-                                  use_sandbox=not args.no_sandbox)
+                                  use_sandbox=not args.no_sandbox, scheduler=args.scheduler, device=args.device)
             statuses = {}
             for result in results:
                 statuses[result.status] = statuses.get(result.status, 0) + 1
@@ -91,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ClusterLost as error:
+        print(f"error: {error}\n(nothing was recorded for the submissions not finished; run the same command "
+              f"again once the Dask cluster is back)", file=sys.stderr)
+        return 3
     except NbgraderError as error:
         print(f"error: {error}\n(an existing gradebook.db whose assignment has submissions cannot take changed "
               f"cells: grade into a new --output folder)", file=sys.stderr)

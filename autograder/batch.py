@@ -27,11 +27,11 @@ from .submissions import discover
 def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, workers: int | None = None,
                 cell_timeout_s: float | None = None, notebook_timeout_s: float | None = None,
                 progress: bool = True, seeds: dict[str, int] | None = None,
-                use_sandbox: bool = True) -> list[GradeResult]:
+                use_sandbox: bool = True, scheduler: str | None = None, device: str = "cpu") -> list[GradeResult]:
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
-    if use_sandbox and not sandbox.sandbox_available():
+    if use_sandbox and not scheduler and not sandbox.sandbox_available():
         raise UsageError("the grading sandbox needs bubblewrap (bwrap) and setpriv, and they are not installed: "
                          "install them (apt-get install bubblewrap), or pass --no-sandbox to grade without "
                          "protection (only for trusted submissions)")
@@ -46,8 +46,16 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         files_host = tmp_path / "assignment_files"  # the release's data files; read-only at /assignment in a sandbox
         files_host.mkdir(mode=0o755)
         files_host.chmod(0o755)
-        pool = SandboxPool(min(workers, len(submissions)), threads_per_job=max(1, (os.cpu_count() or 1) // workers),
-                           log_path=output / "worker.log", sandboxed=use_sandbox, assignment_files=files_host)
+        if scheduler:  # the sandboxes run on a Dask cluster (autograder.distributed), which decides how many at once
+            from .distributed import DaskPool
+
+            pool = DaskPool(scheduler, log_path=output / "worker.log", sandboxed=use_sandbox,
+                            assignment_files=files_host, device=device)
+            workers = pool.grader_threads
+        else:
+            pool = SandboxPool(min(workers, len(submissions)), threads_per_job=max(1, (os.cpu_count() or 1) // workers),
+                               log_path=output / "worker.log", sandboxed=use_sandbox, assignment_files=files_host,
+                               device=device)
         judges = JudgePool(warm=check_names(assignment.source_notebook))
         try:
             if pool.limits_note:
@@ -70,7 +78,7 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     write_csv(output / "grades.csv", results)
     write_histogram(output / "histogram.png", results, source.max_score, f"{assignment.id}: autograded scores")
     write_summary(output / "summary.md", results, assignment.id, source.max_score, time.perf_counter() - start,
-                  workers)
+                  pool.peak_slots if scheduler else workers)
     return results
 
 

@@ -141,6 +141,7 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
     and run the rest again in a fresh process: every cell except the crashed ones and the test cells that already
     reported (the answer cells run again to rebuild the functions). The notebook budget covers all attempts.
 
+    A run marked ``"final": True`` (e.g. a submission whose Dask workers kept dying) is not run again.
     Returns one run dict as ``run_job`` does, with the messages of all attempts merged."""
     cells = job["cells"]
     budget = float(job["notebook_timeout_s"])
@@ -159,7 +160,7 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
         reported = [m for m in run.get("cells") or [] if isinstance(m, dict) and isinstance(m.get("position"), int)]
         for message in reported:
             messages.setdefault(message["position"], message)
-        if run.get("status") not in CRASHED:
+        if run.get("status") not in CRASHED or run.get("final"):  # final: running it again cannot help
             break
         done = {m["position"] for m in reported}
         crashed = next((c for c in todo if c["position"] not in done), None)
