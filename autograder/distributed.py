@@ -46,7 +46,7 @@ from distributed import Client, WorkerPlugin, get_worker
 
 from . import sandbox
 from .course import UsageError
-from .executor import ClusterLost, ForkServerDied, SandboxPool, check_device
+from .executor import READY_TIMEOUT_S, ClusterLost, ForkServerDied, SandboxPool, check_device
 from .sandbox import Limits
 
 CONNECT_TIMEOUT_S = 30.0  # reaching the scheduler at the start of a batch
@@ -68,6 +68,10 @@ class NodeRefused(RuntimeError):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class TaskOverdue(Exception):
+    """A Dask task ran far longer than any run of the notebook can (see DaskPool._wait)."""
 
 
 class NoNode(Exception):
@@ -281,11 +285,19 @@ def run_on_node(job: dict, files: AssignmentFiles, settings: NodeSettings, host_
     """The Dask task: run one job in this node's sandbox pool and return the run dict (plain data, already through
     the trust boundary, autograder.boundary)."""
     worker = get_worker()
-    pool = _pool_for(worker, files, settings)
+    try:
+        pool = _pool_for(worker, files, settings)
+    except NodeRefused:
+        raise
+    except Exception as error:  # noqa: BLE001 - sent back as plain text: Dask cannot ship every exception
+        raise NodeRefused(worker.address, f"{describe_node(worker)} cannot grade: {type(error).__name__}: "
+                                          f"{error}") from None
     try:
         cpus = os.cpu_count() or 1
         sharing = host_threads.get(worker.ip) or worker.state.nthreads  # the Dask threads of this host
         run = pool.run(dict(job, threads=max(1, cpus // max(1, sharing))))
+    except Exception as error:  # noqa: BLE001
+        raise RuntimeError(f"{describe_node(worker)}: {type(error).__name__}: {error}") from None
     finally:
         with _POOLS_LOCK:
             pool.active -= 1
@@ -526,7 +538,9 @@ class DaskPool:
                 future = self.client.submit(run_on_node, job, files, self.settings, self._host_threads(),
                                             pure=False, workers=allowed, allow_other_workers=False,
                                             resources=self.resources or None)
-                run = self._wait(future, allowed)
+                # the budget, once more for a wait in Dask's queue (a dead worker's runs queue elsewhere), and the
+                # start of a node's zygotes
+                run = self._wait(future, allowed, 2 * float(job["notebook_timeout_s"]) + READY_TIMEOUT_S + 60)
             except NodeRefused as error:
                 self._refuse(error.address, error.reason)
                 continue
@@ -549,6 +563,8 @@ class DaskPool:
                     self._lose(f"{type(error).__name__}: {error}")
                     raise ClusterLost(self._lost) from None
                 return self._final(job, f"the Dask task failed ({type(error).__name__}: {error})")
+            except TaskOverdue as error:
+                return self._final(job, str(error))
             except Exception as error:  # noqa: BLE001 - a failure on the node that is not a refusal
                 return self._final(job, f"the Dask task failed ({type(error).__name__}: {error})")
             finally:
@@ -559,13 +575,20 @@ class DaskPool:
             return run
         return self._final(job, f"it could not be run on the Dask cluster after {MAX_SUBMITS} tries")
 
-    def _wait(self, future, allowed: list[str] | None) -> dict | None:
-        """The run dict, or None when the task can no longer start (every worker it may run on has left)."""
+    def _wait(self, future, allowed: list[str] | None, limit_s: float) -> dict | None:
+        """The run dict, or None when the task can no longer start (every worker it may run on has left). Raises
+        TaskOverdue after ``limit_s``: a node enforces the notebook's budget itself, so a task that outlives it by
+        far is stuck on a broken node; the batch must still end with a row for it."""
+        deadline = time.monotonic() + limit_s
         while True:
             try:
                 return future.result(timeout=REFRESH_S)
             except TimeoutError:
                 pass
+            if time.monotonic() > deadline:
+                future.cancel()
+                raise TaskOverdue(f"the Dask task did not finish within {limit_s:.0f} s, far beyond the notebook's "
+                                  f"budget (a node may be stuck; see the Dask workers' logs)")
             with self._cond:
                 if self._lost:
                     future.cancel()

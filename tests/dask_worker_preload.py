@@ -16,13 +16,15 @@ from autograder import distributed, sandbox
 if os.environ.get("AUTOGRADER_TEST_FAKE_GPU"):
     sandbox.gpu_device_nodes = lambda: ["/dev/nvidia-absent-in-this-test"]
 
-_run_on_node = distributed.run_on_node
+# Dask may import a preload twice: wrap the original function, never our own wrapper
+original = getattr(distributed, "original_run_on_node", distributed.run_on_node)
+distributed.original_run_on_node = original
 
 
 def run_on_node(job, *args):
     if str(job.get("job", "")).startswith("killer"):
         os.kill(os.getpid(), signal.SIGKILL)
-    return _run_on_node(job, *args)
+    return original(job, *args)
 
 
 distributed.run_on_node = run_on_node
