@@ -182,6 +182,9 @@ def node_problem(settings: NodeSettings) -> str | None:
     if missing:
         return (f"{' and '.join(missing)} not found on its PATH ({os.environ.get('PATH', '')}): the grading sandbox "
                 f"needs bubblewrap (apt-get install bubblewrap) on every node")
+    if os.geteuid() != 0:
+        return (f"the worker runs as uid {os.geteuid()}, but the grading sandbox runs each zygote as a uid of its "
+                f"own and in a cgroup, which needs root: start the Dask worker as root")
     if settings.code_digest != code_digest():
         return (f"it runs another version of the autograder's sandbox side or of {', '.join(VERSIONED)} than the "
                 f"grader (digest {code_digest()} here, {settings.code_digest} on the grader): install the same "
@@ -293,7 +296,7 @@ def run_on_node(job: dict, files: AssignmentFiles, settings: NodeSettings, host_
         raise NodeRefused(worker.address, f"{describe_node(worker)} cannot grade: {type(error).__name__}: "
                                           f"{error}") from None
     try:
-        cpus = os.cpu_count() or 1
+        cpus = len(os.sched_getaffinity(0))  # the cores this worker may use (a Slurm allocation, taskset)
         sharing = host_threads.get(worker.ip) or worker.state.nthreads  # the Dask threads of this host
         run = pool.run(dict(job, threads=max(1, cpus // max(1, sharing))))
     except Exception as error:  # noqa: BLE001
@@ -532,7 +535,7 @@ class DaskPool:
                 allowed = self._take_slot()
             except NoNode as error:
                 return self._final(job, str(error))
-            files = None
+            files = future = None
             try:
                 files = self._files()
                 future = self.client.submit(run_on_node, job, files, self.settings, self._host_threads(),
@@ -568,6 +571,11 @@ class DaskPool:
             except Exception as error:  # noqa: BLE001 - a failure on the node that is not a refusal
                 return self._final(job, f"the Dask task failed ({type(error).__name__}: {error})")
             finally:
+                if future is not None:  # at once: a result still held would be computed again if its worker died
+                    try:
+                        future.release()
+                    except Exception:  # noqa: BLE001 - a closed client has nothing left to release
+                        pass
                 self._give_slot()
             if run is None:  # its workers left before it started: choose again
                 continue

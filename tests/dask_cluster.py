@@ -87,10 +87,11 @@ class LocalDaskCluster:
         raise RuntimeError(f"dask scheduler did not listen on {self.port}:\n{self.scheduler.text()[-3000:]}")
 
     def add_worker(self, *options: str, nanny: bool = False, env: dict | None = None, name: str | None = None,
-                   wait: bool = True) -> Process:
-        """`dask worker ADDRESS --nthreads 1 --nworkers 1 [options]`; waits until the scheduler has it."""
+                   wait: bool = True, prefix: tuple[str, ...] = ()) -> Process:
+        """`dask worker ADDRESS --nthreads 1 --nworkers 1 [options]`; waits until the scheduler has it. ``prefix``:
+        a command to run it under, e.g. ("taskset", "-c", "0") to give it one core as a one-core node."""
         name = name or f"w{len(self.workers)}"
-        argv = [DASK, "worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
+        argv = [*prefix, DASK, "worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
                 "--name", name, "--local-directory", str(self.folder / name), *options]
         if not nanny:
             argv.append("--no-nanny")
