@@ -309,13 +309,21 @@ def run_on_node(job: dict, files: AssignmentFiles, settings: NodeSettings, host_
     return run
 
 
-def close_node_pools(batch: str | None = None) -> int:
-    """Close this worker's pools of one grader (all with None). Returns how many were closed."""
+def close_node_pools(batch: str | None = None, wait: bool = False) -> int:
+    """Close this worker's pools of one grader (all with None). Returns how many there were. Without ``wait`` the
+    zygotes end in a thread of their own: Client.run calls this on the worker's event loop, which must not block."""
     with _POOLS_LOCK:
         keys = [key for key in _POOLS if batch is None or key[0].batch == batch]
         pools = [_POOLS.pop(key) for key in keys]
-    for pool in pools:
-        pool.close()
+
+    def close_all() -> None:
+        for pool in pools:
+            pool.close()
+
+    if wait:
+        close_all()
+    else:
+        threading.Thread(target=close_all, name="autograder-close-pools").start()
     return len(pools)
 
 
@@ -326,7 +334,7 @@ class NodePoolsPlugin(WorkerPlugin):
     name = "autograder-node-pools"
 
     def teardown(self, worker) -> None:
-        close_node_pools()
+        close_node_pools(wait=True)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -359,6 +367,8 @@ class DaskPool:
         self._refused: dict[str, str] = {}  # worker address -> reason
         self._gone: set[str] = set()
         self._in_flight = 0
+        self._again_waiting = 0  # later runs of a submission waiting for a slot (they go first)
+        self._started: set = set()  # the submissions (job ids) that had a run already
         self.peak_slots = 0  # the most task slots the cluster offered during the batch (for the summary)
         self._lost: str | None = None
         self._closing = False
@@ -487,26 +497,33 @@ class DaskPool:
         return "no Dask worker can run it: " + "; ".join(reasons)
 
     # -- the gate: at most as many runs in flight as the cluster has slots ---------------------------------
-    def _take_slot(self) -> list[str] | None:
-        """Blocks until a slot is free. Returns the workers the task may run on (None: any). Raises NoNode when
-        workers exist but none can run it, ClusterLost when the scheduler is gone."""
+    def _take_slot(self, again: bool) -> list[str] | None:
+        """Blocks until a slot is free; ``again`` (a submission's later run, after a crash) goes before first runs.
+        Returns the workers the task may run on (None: any). Raises NoNode when workers exist but none can run it,
+        ClusterLost when the scheduler is gone."""
         with self._cond:
-            while True:
-                if self._lost:
-                    raise ClusterLost(self._lost)
-                if self._closing:
-                    raise ClusterLost("the grader closed its connection to the Dask cluster")
-                slots = self._slots()
-                self.peak_slots = max(self.peak_slots, sum(slots.values()))
-                if slots and self._in_flight < sum(slots.values()):
-                    self._in_flight += 1
-                    return sorted(slots) if self._refused else None
-                if not slots and self._workers:
-                    raise NoNode(self._no_node_reason())
-                if not self._workers and time.monotonic() - self._waiting_note > WAITING_NOTE_S:
-                    self._waiting_note = time.monotonic()
-                    say(f"no Dask worker in the cluster at {self.address} yet: waiting for one to join")
-                self._cond.wait(REFRESH_S)
+            self._again_waiting += again
+            try:
+                while True:
+                    if self._lost:
+                        raise ClusterLost(self._lost)
+                    if self._closing:
+                        raise ClusterLost("the grader closed its connection to the Dask cluster")
+                    slots = self._slots()
+                    self.peak_slots = max(self.peak_slots, sum(slots.values()))
+                    if slots and self._in_flight < sum(slots.values()) and (again or not self._again_waiting):
+                        self._in_flight += 1
+                        return sorted(slots) if self._refused else None
+                    if not slots and self._workers:
+                        raise NoNode(self._no_node_reason())
+                    if not self._workers and time.monotonic() - self._waiting_note > WAITING_NOTE_S:
+                        self._waiting_note = time.monotonic()
+                        say(f"no Dask worker in the cluster at {self.address} yet: waiting for one to join")
+                    self._cond.wait(REFRESH_S)
+            finally:
+                self._again_waiting -= again
+                if again:
+                    self._cond.notify_all()  # first runs held back for it may go now
 
     def _give_slot(self) -> None:
         with self._cond:
@@ -530,9 +547,12 @@ class DaskPool:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
+        with self._cond:
+            again = job.get("job") in self._started
+            self._started.add(job.get("job"))
         for _ in range(MAX_SUBMITS):
             try:
-                allowed = self._take_slot()
+                allowed = self._take_slot(again)
             except NoNode as error:
                 return self._final(job, str(error))
             files = future = None

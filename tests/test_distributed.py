@@ -414,6 +414,19 @@ def test_a_final_run_is_not_run_again():
     assert len(calls) == 1 and run["status"] == "error" and run["ended"] == "no node" and run["cells"] == []
 
 
+def test_the_notebook_budget_counts_the_seconds_runs_took_not_the_wait_for_a_node():
+    budgets = []
+
+    def run_job(job):  # every run crashes in its first cell after 3 s of running, after a wait for a free node
+        budgets.append(job["notebook_timeout_s"])
+        time.sleep(0.3)
+        return {"job": job["job"], "status": "crashed", "ended": "exit code 3", "cells": [], "seconds": 3.0}
+
+    run = run_with_restarts(dict(job("x", *["1"] * 6), notebook_timeout_s=10.0), run_job)
+    assert budgets == [10.0, 7.0, 4.0, 1.0], budgets
+    assert run["status"] == "crashed" and run["ended"].count("exit code 3") == 4
+
+
 def test_the_grade_command_offers_scheduler_and_device():
     from autograder.__main__ import build_parser
 
