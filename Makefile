@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MATHJAX := book/_static/mathjax/tex-chtml.js
 
-.PHONY: book test setup lint release clean gpu-test bench
+.PHONY: book test setup lint release clean gpu-test bench lab
 .DEFAULT_GOAL := book
 
 $(BIN)/activate:
@@ -40,6 +40,10 @@ lint: setup
 
 release: setup
 	$(BIN)/python -m autograder release
+
+# Students: JupyterLab on copies of the exercises (my-work/), course environment, no nbgrader instructor panels.
+lab: setup
+	bash scripts/student_lab.sh $(LAB_ARGS)
 
 bench: setup
 	bash scripts/install_system_deps.sh

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .source import MANUAL, SOLUTION, TEST, AssignmentSource, SourceCell
+from .text import clean_tree, has_surrogate_escape
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 STUDENT = "student"  # role of a cell the student added
@@ -62,12 +63,15 @@ def read_notebook(path: Path) -> dict:
                               f"{MAX_NOTEBOOK_BYTES / 1e6:.0f} MB)")
     raw = path.read_bytes()
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
+        data = json.loads(text)
     except UnicodeDecodeError:
         raise InvalidNotebook("the notebook file is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise InvalidNotebook(f"the notebook file is not valid JSON ({error.msg} at line {error.lineno}, "
                               f"column {error.colno}); was it saved completely?") from None
+    except RecursionError:
+        raise InvalidNotebook("the notebook file is nested too deeply to be a notebook") from None
     if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
         raise InvalidNotebook("the file is JSON but not a Jupyter notebook (no cells)")
     if "worksheets" in data and "cells" not in data:  # nbformat 3
@@ -79,6 +83,8 @@ def read_notebook(path: Path) -> dict:
             raise InvalidNotebook(f"an old-format notebook that could not be converted ({error})") from None
     if not isinstance(data.get("cells"), list):
         raise InvalidNotebook("the notebook's 'cells' is not a list")
+    if has_surrogate_escape(text):  # "\ud800" decodes to a lone surrogate, which no UTF-8 writer accepts
+        data = clean_tree(data)
     return data
 
 

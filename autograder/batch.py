@@ -1,4 +1,18 @@
-"""``python -m autograder grade``: grade a whole class in parallel and write every output."""
+"""``python -m autograder grade``: grade a whole class, resumably, and write every output.
+
+The flow, each step announced on stderr as it starts:
+
+1. check the output folder (never silently replaced: an earlier run's folder is resumed, anything else refused)
+   and open its journal (autograder.journal);
+2. find the submissions; decide what to grade: everything the journal does not already hold for the same file
+   (``--regrade``: everything, continuing an interrupted regrade);
+3. prepare the assignment: nbgrader's release and gradebook records, cached by the source's digest
+   (autograder.nbgrader_cli), and the nbgrader course tree formgrader opens (autograder.coursetree);
+4. grade: an executor hands back each finished GradeResult; its course-tree files are written, it is recorded
+   in the journal at once, then written to the gradebook (a bar with an ETA covers the whole class);
+5. the outputs from the journal and the gradebook (autograder.outputs): grades.csv first, then the gradebook,
+   feedback, summary and histogram. A failure writing one student's outputs is noted on that student's row.
+"""
 
 from __future__ import annotations
 
@@ -8,78 +22,339 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sandbox
+from . import coursetree, sandbox
 from .course import Assignment, UsageError
 from .executor import SandboxPool
-from .feedback import write_feedback
-from .gradebook import write_results
+from .gradebook import GradebookWriter
 from .grading import GradeResult, GradingKit, grade_submission
+from .journal import JOURNAL_NAME, Journal, utc_now
 from .judge_server import JudgePool
-from .nbgrader_cli import generate_assignment
-from .report import write_csv, write_histogram, write_summary
-from .source import check_names, load_source
-from .submissions import discover
+from .nbgrader_cli import generate_assignment, mark_bonus_cells, prepared_assignment, source_digest
+from .source import check_names
+from .submissions import Submission, discover
+
+OUTPUT_FILES = {JOURNAL_NAME, "grades.csv", "gradebook.db", "summary.md", "histogram.png", "worker.log",
+                "nbgrader_config.py", "canvas_import.csv", "nbgrader_export.csv", "feedback", "source", "release",
+                "submitted", "autograded"}
+
+
+def say(message: str) -> None:
+    print(f"autograder: {message}", file=sys.stderr, flush=True)
+
+
+class Step:
+    """``with Step("finding submissions"):`` prints what starts now and, at the end, how long it took."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        print(f"autograder: {self.what} ...", file=sys.stderr, flush=True, end="")
+        return self
+
+    def done(self, detail: str = "") -> None:
+        self.detail = detail
+
+    def __exit__(self, kind, *rest):
+        seconds = time.perf_counter() - self.start
+        detail = getattr(self, "detail", "")
+        ending = "failed" if kind else (detail + " " if detail else "") + f"({seconds:.1f} s)"
+        print(f" {ending}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class BatchResult:
+    rows: list  # autograder.report.Row
+    graded_now: int
+    resumed: int
+    output: Path
+    notes: list[str] = field(default_factory=list)
+
+
+class LocalExecutor:
+    """Grades submissions from ``threads`` threads: each runs one submission with ``pool.run`` (one submission, one
+    sandbox: autograder.executor.SandboxPool on this machine, autograder.distributed.DaskPool on a cluster) and
+    judges what came back in the judge pool (autograder.judge_server), yielding each GradeResult as soon as it is
+    finished. An executor is anything with ``grade(submissions, kit, seeds)`` yielding one GradeResult per
+    submission (never raising for a submission) and ``close()``."""
+
+    def __init__(self, pool, judges: JudgePool, threads: int):
+        self.pool, self.judges, self.threads = pool, judges, threads
+
+    def grade(self, submissions: list[Submission], kit: GradingKit, seeds: dict[str, int]) -> Iterator[GradeResult]:
+        threads = ThreadPoolExecutor(max_workers=self.threads)
+        try:
+            futures = {threads.submit(grade_submission, s, kit, self.pool.run, seeds.get(s.student_id),
+                                      self.judges.call): s for s in submissions}
+            for future in as_completed(futures):
+                submission = futures[future]
+                try:
+                    yield future.result()
+                except Exception as error:  # noqa: BLE001 - one submission never stops the batch
+                    yield internal_error_row(submission, kit, error)
+        finally:  # interrupted (Ctrl-C): what has not started never starts; what runs ends when the pool closes
+            threads.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        try:
+            self.pool.close()
+        finally:
+            self.judges.close()
+
+
+def local_pool(size: int, use_sandbox: bool, log_path: Path, files_host: Path, device: str = "cpu") -> SandboxPool:
+    """``size`` pre-warmed zygotes on this machine (each in its own sandbox unless ``use_sandbox`` is False)."""
+    pool = SandboxPool(size, threads_per_job=max(1, (os.cpu_count() or 1) // size), log_path=log_path,
+                       sandboxed=use_sandbox, assignment_files=files_host, device=device)
+    if pool.limits_note:
+        say(pool.limits_note)
+    return pool
+
+
+def internal_error_row(submission: Submission, kit: GradingKit, error: BaseException) -> GradeResult:
+    from .scoring import CellResult
+
+    result = GradeResult(submission.student_id, kit.assignment_id, 0.0, kit.source.max_score, "error",
+                         f"internal grading error: {type(error).__name__}: {error}", late=submission.late,
+                         name=submission.name, fingerprint=submission.fingerprint())
+    result.cells = [CellResult(c.grade_id, c.points, 0.0, False, c.bonus) for c in kit.source.test_cells]
+    return result
+
+
+def check_output_folder(output: Path, regrade: bool) -> None:
+    """Refuse to write into a folder that holds something else, or an earlier output that cannot be resumed."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise UsageError(f"--output {output} exists and is not a folder")
+    entries = {p.name for p in output.iterdir()}
+    if not entries or JOURNAL_NAME in entries:
+        return
+    if "gradebook.db" in entries and entries <= OUTPUT_FILES | {".grades.csv.tmp"}:
+        if regrade:
+            return
+        raise UsageError(f"{output} holds grades from an earlier autograder without a {JOURNAL_NAME}, so it "
+                         f"cannot be resumed: pass --regrade to grade everything again into it (points given by "
+                         f"hand in its gradebook.db are kept), or choose a new --output folder")
+    raise UsageError(f"--output {output} is not empty and is not an autograder output folder "
+                     f"({', '.join(sorted(entries)[:5])}...): choose a new or empty folder")
 
 
 def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, workers: int | None = None,
                 cell_timeout_s: float | None = None, notebook_timeout_s: float | None = None,
-                progress: bool = True, seeds: dict[str, int] | None = None,
-                use_sandbox: bool = True, scheduler: str | None = None, device: str = "cpu") -> list[GradeResult]:
+                progress: bool = True, seeds: dict[str, int] | None = None, use_sandbox: bool = True,
+                regrade: bool = False, book_url: str | None = None,
+                pool_factory: Callable[..., object] | None = None) -> BatchResult:
+    """Grade every submission under ``submissions_path`` into ``output`` (resumable: see autograder.journal).
+    ``pool_factory(size, use_sandbox, log_path, files_host)`` makes the pool that runs one submission per call
+    (default: :func:`local_pool`)."""
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
-    if use_sandbox and not scheduler and not sandbox.sandbox_available():
+    if use_sandbox and not getattr(pool_factory, "remote", False) and not sandbox.sandbox_available():
         raise UsageError("the grading sandbox needs bubblewrap (bwrap) and setpriv, and they are not installed: "
                          "install them (apt-get install bubblewrap), or pass --no-sandbox to grade without "
                          "protection (only for trusted submissions)")
     if not use_sandbox:
         print(sandbox.UNPROTECTED_WARNING.format(user=getpass.getuser()), file=sys.stderr)
-    config = assignment.config
-    output.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="autograder-grade-") as tmp:
+    check_output_folder(output, regrade)
+    adopting = output.is_dir() and (output / "gradebook.db").exists() and not (output / JOURNAL_NAME).exists()
+    output.mkdir(parents=True, exist_ok=True)
+    with Journal.open(output, create=True) as journal, \
+            tempfile.TemporaryDirectory(prefix="autograder-grade-") as tmp:
+        if journal.dropped_lines:
+            say(f"the journal had {journal.dropped_lines} incomplete line(s) from an interrupted run: ignored "
+                f"(those submissions are graded again)")
+        if journal.assignment not in (None, assignment.id):
+            raise UsageError(f"{output} holds grades of {journal.assignment}; grade {assignment.id} into its own "
+                             f"--output folder")
+        with Step(f"finding the submissions in {submissions_path}") as step:
+            submissions = discover(Path(submissions_path), assignment.notebook_name, Path(tmp) / "submissions")
+            step.done(_count(submissions))
+        digest = source_digest(assignment)
+        if journal.source_digest not in (None, digest) and not regrade:
+            raise UsageError(f"solutions/{assignment.id} changed since {output} was graded: pass --regrade to grade "
+                             f"every submission again with the new version (points given by hand are kept), or "
+                             f"choose a new --output folder")
+        todo, notes = plan(journal, submissions, regrade)
+        tell_plan(journal, submissions, todo, notes, output)
+
         tmp_path = Path(tmp)
-        submissions = discover(Path(submissions_path), assignment.notebook_name, tmp_path / "submissions")
         files_host = tmp_path / "assignment_files"  # the release's data files; read-only at /assignment in a sandbox
         files_host.mkdir(mode=0o755)
         files_host.chmod(0o755)
-        if scheduler:  # the sandboxes run on a Dask cluster (autograder.distributed), which decides how many at once
-            from .distributed import DaskPool
-
-            pool = DaskPool(scheduler, log_path=output / "worker.log", sandboxed=use_sandbox,
-                            assignment_files=files_host, device=device)
-            workers = pool.grader_threads
-        else:
-            pool = SandboxPool(min(workers, len(submissions)), threads_per_job=max(1, (os.cpu_count() or 1) // workers),
-                               log_path=output / "worker.log", sandboxed=use_sandbox, assignment_files=files_host,
-                               device=device)
-        judges = JudgePool(warm=check_names(assignment.source_notebook))
+        executor = None
+        if todo:  # start the workers and the judges now: they import torch while the assignment is prepared
+            size = min(workers, len(todo))
+            say(f"starting {size} grading worker(s) " + ("in the bubblewrap sandbox" if use_sandbox else
+                                                          "WITHOUT a sandbox") + " and the judges (they load in the "
+                                                                                 "background)")
+            judges = JudgePool(warm=check_names(assignment.source_notebook), log_path=output / "worker.log")
+            try:
+                pool = (pool_factory or local_pool)(size, use_sandbox, output / "worker.log", files_host)
+            except BaseException:
+                judges.close()
+                raise
+            executor = LocalExecutor(pool, judges, getattr(pool, "size", size))
         try:
-            if pool.limits_note:
-                print(f"autograder: {pool.limits_note}", file=sys.stderr)
-            # nbgrader itself records the assignment and its cells in the gradebook (and gives us the release)
-            released = generate_assignment(assignment, tmp_path / "release", db_path=output / "gradebook.db")
-            source = load_source(assignment.id, assignment.source_notebook, released)
-            _copy_data_files(released.parent, files_host)
-            kit = GradingKit(assignment.id, config.title or assignment.id, source, files_host,
-                             cell_timeout_s or config.cell_timeout_s, notebook_timeout_s or config.notebook_timeout_s,
-                             threads=max(1, (os.cpu_count() or 1) // workers))
-            results = _run_all(submissions, kit, pool, judges, workers, progress, seeds or {})
+            kit, release = prepare_assignment(assignment, output, digest, files_host, workers, use_sandbox,
+                                              cell_timeout_s, notebook_timeout_s, refresh_gradebook=adopting or (
+                                                  journal.source_digest not in (None, digest)))
+            batch = journal.start_batch(assignment.id, digest, regrade)
+            graded_now = 0
+            if todo:
+                with Step("loading the gradebook while the workers start"):
+                    _load("nbgrader.api", "matplotlib.pyplot")
+                graded_now = run_batch(executor, todo, kit, seeds or {}, journal, batch, output, release,
+                                       len(submissions), progress)
         finally:
-            pool.close()
-            judges.close()
-    results.sort(key=lambda r: r.student_id)
-    write_results(output / "gradebook.db", assignment.id, results)
-    for result in results:
-        write_feedback(output / "feedback", result, kit.title)
-    write_csv(output / "grades.csv", results)
-    write_histogram(output / "histogram.png", results, source.max_score, f"{assignment.id}: autograded scores")
-    write_summary(output / "summary.md", results, assignment.id, source.max_score, time.perf_counter() - start,
-                  pool.peak_slots if scheduler else workers)
-    return results
+            if executor is not None:
+                executor.close()
+        from .outputs import write_outputs
+
+        with Step("writing grades.csv, gradebook.db, feedback/, summary.md and histogram.png") as step:
+            rows, problems = write_outputs(output, journal, kit.source, kit.title, book_url,
+                                           seconds=time.perf_counter() - start, workers=workers, notes=notes)
+            step.done(f"{len(rows)} rows" + (f"; {problems} output problem(s), see grades.csv" if problems else ""))
+        journal.finish_batch(batch)
+    _tidy_worker_log(output / "worker.log")
+    return BatchResult(rows, graded_now, len(submissions) - len(todo), output, notes)
+
+
+def _count(submissions: list[Submission]) -> str:
+    with_notebook = sum(s.problem is None for s in submissions)
+    parts = [f"{len(submissions)} student(s)", f"{with_notebook} with a notebook"]
+    for status in ("missing", "invalid"):
+        count = sum(s.problem is not None and s.problem_status == status for s in submissions)
+        if count:
+            parts.append(f"{count} {status}")
+    return ", ".join(parts)
+
+
+def plan(journal: Journal, submissions: list[Submission], regrade: bool) -> tuple[list[Submission], list[str]]:
+    """Which submissions to grade now, and what to tell the instructor about the rest."""
+    notes: list[str] = []
+    current = journal.current()
+    if regrade:
+        continuing = journal.unfinished_regrade()
+        if continuing is None:
+            return list(submissions), notes
+        done = {s for s, r in current.items() if r.batch >= continuing}
+        todo = [s for s in submissions if not (s.student_id in done and
+                                               current[s.student_id].result.fingerprint == s.fingerprint())]
+        notes.append(f"continued the interrupted --regrade: {len(submissions) - len(todo)} submission(s) had "
+                     f"been regraded before the interruption")
+        return todo, notes
+    todo, changed = [], []
+    for submission in submissions:
+        record = current.get(submission.student_id)
+        if record is None:
+            todo.append(submission)
+        elif record.result.fingerprint != submission.fingerprint():
+            todo.append(submission)
+            changed.append(submission.student_id)
+    if changed:
+        notes.append(f"graded again because the submitted file changed: {', '.join(changed)}")
+    if journal.unfinished_regrade() is not None:
+        notes.append("an earlier --regrade was interrupted: rows of students it had not reached yet are from the "
+                     "grading before it; run with --regrade to finish it")
+    return todo, notes
+
+
+def tell_plan(journal: Journal, submissions: list[Submission], todo: list[Submission], notes: list[str],
+              output: Path) -> None:
+    current = journal.current()
+    resumed = len(submissions) - len(todo)
+    if resumed:
+        say(f"{resumed} of {len(submissions)} submission(s) were already graded into {output} (its {JOURNAL_NAME}); "
+            f"grading the {len(todo)} missing")
+    present = {s.student_id for s in submissions}
+    kept = sorted(s for s in current if s not in present)
+    if kept:
+        notes.append(f"kept the rows of {len(kept)} student(s) graded earlier into this folder but not in this "
+                     f"upload: {', '.join(kept[:20])}" + (" ..." if len(kept) > 20 else ""))
+    for note in notes:
+        say(note)
+
+
+def prepare_assignment(assignment: Assignment, output: Path, digest: str, files_host: Path, workers: int,
+                       use_sandbox: bool, cell_timeout_s: float | None, notebook_timeout_s: float | None,
+                       refresh_gradebook: bool) -> tuple[GradingKit, tuple]:
+    from .source import load_source
+
+    config = assignment.config
+    with Step("preparing the assignment (nbgrader generate_assignment)") as step:
+        bonus = _bonus_cells(assignment)
+        prepared, cached = prepared_assignment(assignment, bonus, digest)
+        step.done("cached" if cached else "done, now cached")
+    released = prepared / "release" / assignment.id / assignment.notebook_name
+    source = load_source(assignment.id, assignment.source_notebook, released)
+    _copy_data_files(released.parent, files_host)
+    coursetree.prepare(output, assignment.id, assignment.source_dir, prepared)
+    if refresh_gradebook:  # an existing gradebook learns the new version of the assignment from nbgrader itself
+        with Step("updating gradebook.db with the changed assignment (nbgrader generate_assignment)"):
+            with tempfile.TemporaryDirectory(prefix="autograder-regenerate-") as scratch:
+                generate_assignment(assignment, Path(scratch) / "release", db_path=output / "gradebook.db")
+            mark_bonus_cells(output / "gradebook.db", assignment.id, bonus)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    kit = GradingKit(assignment.id, config.title or assignment.id, source, files_host,
+                     cell_timeout_s or config.cell_timeout_s, notebook_timeout_s or config.notebook_timeout_s,
+                     threads=threads)
+    return kit, coursetree.release_metadata(released)
+
+
+def _bonus_cells(assignment: Assignment) -> list[str]:
+    import json
+
+    notebook = json.loads(assignment.source_notebook.read_text(encoding="utf-8"))
+    return [c["metadata"]["nbgrader"]["grade_id"] for c in notebook["cells"]
+            if c.get("metadata", {}).get("autograder", {}).get("bonus")
+            and c["metadata"].get("nbgrader", {}).get("grade_id")]
+
+
+def run_batch(executor, todo: list[Submission], kit: GradingKit, seeds: dict[str, int], journal: Journal,
+              batch: int, output: Path, release: tuple, total: int, progress: bool) -> int:
+    """Grade ``todo``; write each result's course-tree files and record it in the journal as it arrives."""
+    from tqdm import tqdm
+
+    by_student = {s.student_id: s for s in todo}
+    done = total - len(todo)
+    bar = tqdm(total=total, initial=done, unit="nb", desc=f"grading {kit.assignment_id}", file=sys.stderr,
+               disable=not progress, smoothing=0.1, dynamic_ncols=True)
+    graded, writer = 0, None
+    try:
+        for result in executor.grade(todo, kit, seeds):
+            submission = by_student[result.student_id]
+            result.fingerprint = result.fingerprint or submission.fingerprint()
+            result.name = result.name or submission.name
+            timestamp = utc_now()
+            try:
+                coursetree.write_submission(output, kit, submission, result, release, timestamp)
+            except Exception as error:  # noqa: BLE001 - recorded on the student's row, the batch goes on
+                result.output_errors.append(f"submitted/autograded notebooks: {type(error).__name__}: {error}")
+            record = journal.record(batch, result, at=timestamp)
+            previous = journal.previous(result.student_id)
+            try:  # the gradebook entry now, while the workers grade; the end writes what fails here
+                writer = writer or GradebookWriter(output / "gradebook.db", kit.assignment_id,
+                                                   [c.grade_id for c in kit.source.cells if c.graded])
+                writer.write(result, previous.result if previous else None, timestamp)
+                journal.mark_synced(record)
+            except Exception:  # noqa: BLE001 - retried (and reported on the row) when the outputs are written
+                pass
+            graded += 1
+            bar.update(1)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return graded
 
 
 def _copy_data_files(release_dir: Path, destination: Path) -> None:
@@ -89,31 +364,29 @@ def _copy_data_files(release_dir: Path, destination: Path) -> None:
             continue
         target = destination / item.name
         if item.is_dir():
-            shutil.copytree(item, target)
+            shutil.copytree(item, target, dirs_exist_ok=True)
         else:
             shutil.copy2(item, target)
     for path in [destination, *destination.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _run_all(submissions, kit: GradingKit, pool: SandboxPool, judges: JudgePool, workers: int, progress: bool,
-             seeds: dict[str, int]) -> list[GradeResult]:
-    from tqdm import tqdm
+def _load(*modules: str) -> None:
+    """Import, in the main thread, what the outputs use, before the grading threads start (imports racing in
+    several threads can meet nbgrader's circular imports half done)."""
+    import importlib
 
-    results = []
-    bar = tqdm(total=len(submissions), unit="nb", desc=f"grading {kit.assignment_id}", file=sys.stderr,
-               disable=not progress)
-    with ThreadPoolExecutor(max_workers=workers) as threads:
-        futures = {threads.submit(grade_submission, s, kit, pool.run, seeds.get(s.student_id), judges.call): s
-                   for s in submissions}
-        for future in as_completed(futures):
-            submission = futures[future]
-            try:
-                results.append(future.result())
-            except Exception as error:  # noqa: BLE001 - one submission never stops the batch
-                results.append(GradeResult(submission.student_id, kit.assignment_id, 0.0, kit.source.max_score,
-                                           "error", f"internal grading error: {type(error).__name__}: {error}",
-                                           late=submission.late))
-            bar.update(1)
-    bar.close()
-    return results
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # the real import later reports it
+
+
+def _tidy_worker_log(path: Path) -> None:
+    """worker.log is kept only when a worker wrote something to it."""
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass

@@ -344,12 +344,25 @@ def say(message: str) -> None:
     print(f"autograder: {message}", file=sys.stderr, flush=True)
 
 
+class DaskPoolFactory:
+    """The ``pool_factory`` of autograder.batch.grade_batch for ``grade --scheduler``: ``remote`` tells the batch
+    that the sandboxes run on the cluster's nodes (this machine needs no bubblewrap)."""
+
+    remote = True
+
+    def __init__(self, scheduler: str, device: str = "cpu"):
+        self.scheduler, self.device = scheduler, device
+
+    def __call__(self, size: int, use_sandbox: bool, log_path: Path, files_host: Path) -> DaskPool:
+        return DaskPool(self.scheduler, log_path=log_path, sandboxed=use_sandbox, assignment_files=files_host,
+                        device=self.device)
+
+
 class DaskPool:
     """``run(job) -> run dict`` on a Dask cluster; safe to call from many threads (see the module's docstring).
 
-    ``grader_threads``: how many grader threads should call ``run`` (more than the cluster's slots: a thread waits
-    for a free slot, and the cluster may grow). ``limits_note``: what the nodes' first look found weaker than
-    intended (no cgroups), or None."""
+    ``size``: how many grader threads should call ``run``. ``limits_note``: what the nodes' first look found
+    weaker than intended (no cgroups), or None. ``peak_slots``: the most submissions the cluster ran at once."""
 
     def __init__(self, scheduler: str, log_path: Path | None = None, sandboxed: bool = True,
                  limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu",
@@ -416,6 +429,7 @@ class DaskPool:
         if weak:
             self.limits_note = (f"no cgroup for the sandbox on {len(weak)} Dask worker(s): {'; '.join(weak[:5])}; "
                                 f"memory there is limited per process only (RLIMIT_AS)")
+            say(self.limits_note)
         slots = self._slots()
         say(f"grading on the Dask cluster at {self.address}: {len(self._workers)} worker(s), {sum(slots.values())} "
             f"submission(s) at once" + (" (each on a GPU)" if self.resources else ""))
@@ -484,7 +498,9 @@ class DaskPool:
             return hosts
 
     @property
-    def grader_threads(self) -> int:
+    def size(self) -> int:
+        """How many grader threads should call ``run``: more than the cluster's slots (a thread waits at the gate
+        for a free one, and the cluster may grow)."""
         with self._cond:
             return max(MIN_GRADER_THREADS, 2 * sum(self._slots().values()))
 

@@ -145,6 +145,12 @@ def check_device(device: str) -> str:
     return device
 
 
+def log_line(log, text: str) -> None:
+    if log is not subprocess.DEVNULL:
+        log.write(f"autograder: {text}\n".encode())
+        log.flush()
+
+
 def describe_end(ended: dict | None) -> str | None:
     if not ended:
         return None
@@ -175,6 +181,7 @@ class SandboxPool:
         self._all: list[ForkServer] = []
         self._groups: dict[int, ResourceGroup] = {}
         self._uids: dict[int, sandbox.UidClaim] = {}
+        self._baselines: dict[int, set[int]] = {}  # the processes of each zygote's cgroup between jobs
         self._numbers = itertools.count(1)
         self._spawned = 0
         self._lock = threading.Lock()
@@ -228,8 +235,20 @@ class SandboxPool:
             self._all.append(server)
         return server
 
+    @staticmethod
+    def _only(group: ResourceGroup, baseline: set[int], wait_s: float = 2.0) -> bool:
+        """True when the group holds only the baseline processes again (the last processes of a PID namespace may
+        take a moment to finish exiting after its init was reaped)."""
+        deadline = time.monotonic() + wait_s
+        while group.processes() - baseline:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def _replace(self, server: ForkServer) -> ForkServer:
         server.kill()
+        self._baselines.pop(id(server), None)
         group = self._groups.pop(id(server), None)
         if group is not None:
             group.remove()
@@ -256,6 +275,16 @@ class SandboxPool:
             except ForkServerDied as error:
                 server = self._replace(server)
                 return {"job": job.get("job"), "status": "error", "ended": str(error), "cells": [], "seconds": 0.0}
+            group = self._groups.get(id(server))
+            if group is not None:
+                if id(server) not in self._baselines:
+                    self._baselines[id(server)] = group.processes()
+                elif not self._only(group, self._baselines[id(server)]):
+                    # defence in depth: every process of the previous job ends with its PID namespace; if any
+                    # survived, the whole sandbox goes before another submission could share its cgroup with them
+                    log_line(self._log, "a job left processes in its sandbox's cgroup; the sandbox was replaced")
+                    server = self._replace(server)
+                    server.wait_ready()
             result, healthy = self._run_on(server, job)
             if not healthy:
                 server = self._replace(server)

@@ -7,16 +7,19 @@ plain records that come back, here, in the trusted process.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .assemble import Assembled, InvalidNotebook, assemble, code_cells_for_run, read_notebook
+from .judging.sections import Reading
 from .scoring import CellResult, score_test_cell
 from .source import MANUAL, SOLUTION, TASK, AssignmentSource
 from .submissions import Submission
+from .text import clean
 
 STATUSES = ("ok", "timeout", "error", "invalid", "missing")
 STUDENT_ERROR_CHARS = 600
@@ -40,19 +43,25 @@ class ManualCell:
     grade_id: str
     max_points: float
     answered: bool
-    answer: str = ""
+    digest: str = ""  # of the student's answer: a regrade flags a hand-marked answer for review only if it changed
+    task: bool = False  # an nbgrader task cell (the instructor's text; the whole notebook is marked)
 
 
 @dataclass
 class GradeResult:
+    """One submission's autograding outcome: plain data (``to_json``), whichever executor produced it.
+
+    ``score`` is the autograded points earned, bonus included; ``max_score`` the autograded maximum without bonus.
+    Hand-marked points live in the gradebook; autograder.report combines both into the grades.csv row."""
+
     student_id: str
     assignment: str
     score: float
     max_score: float
     status: str
-    message: str
+    message: str  # what autograding found; the hand-marking state is added when the row is written
     bonus: float = 0.0
-    manual_pending: float = 0.0
+    manual_pending: float = 0.0  # points of answered hand-marked cells (before anyone marked them)
     late: bool = False
     seconds: float = 0.0
     seed: int | None = None
@@ -61,21 +70,32 @@ class GradeResult:
     manual: list[ManualCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     student_errors: list[str] = field(default_factory=list)
+    name: str = ""  # the student's name when the download carries one (Canvas)
+    fingerprint: str = ""  # Submission.fingerprint(): what was graded
+    cell_errors: list[dict] = field(default_factory=list)  # {"position", "grade_id", "error"} of non-test cells
+    output_errors: list[str] = field(default_factory=list)  # outputs that could not be written for this student
 
-    def row(self) -> dict:
-        return {"student_id": self.student_id, "assignment": self.assignment, "score": _num(self.score),
-                "max_score": _num(self.max_score), "status": self.status, "message": self.message,
-                "bonus": _num(self.bonus), "manual_pending": _num(self.manual_pending),
-                "late": "yes" if self.late else "no", "seconds": f"{self.seconds:.2f}",
-                "notebook": self.notebook, "seed": "" if self.seed is None else str(self.seed)}
+    @property
+    def autograded(self) -> float:
+        """Autograded points without bonus."""
+        return self.score - self.bonus
 
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for cell in data["cells"]:
+            cell["readings"] = [[r["label"], r["title"]] for r in cell["readings"]]
+        return data
 
-CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "message", "bonus", "manual_pending",
-               "late", "seconds", "notebook", "seed"]
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
+    @classmethod
+    def from_json(cls, data: dict) -> GradeResult:
+        data = dict(data)
+        cells = []
+        for cell in data.pop("cells", []):
+            readings = [Reading(label, title) for label, title in cell.pop("readings", [])]
+            cells.append(CellResult(**cell, readings=readings))
+        manual = [ManualCell(**m) for m in data.pop("manual", [])]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known}, cells=cells, manual=manual)
 
 
 def new_master_seed() -> int:
@@ -83,13 +103,30 @@ def new_master_seed() -> int:
     return int.from_bytes(os.urandom(8), "little") >> 1
 
 
+def _manual_cells(kit: GradingKit, assembled: Assembled | None = None) -> list[ManualCell]:
+    manual = []
+    for cell in kit.source.cells:
+        if cell.role == TASK:
+            manual.append(ManualCell(cell.grade_id, cell.points, True, task=True))
+        elif cell.role == MANUAL:
+            answered = assembled is not None and cell.grade_id not in assembled.unanswered
+            answer = assembled.answers.get(cell.grade_id, "") if assembled is not None else ""
+            manual.append(ManualCell(cell.grade_id, cell.points, answered, _digest(answer) if answered else ""))
+    return manual
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+
+
 def _failed_row(submission: Submission, kit: GradingKit, status: str, reason: str) -> GradeResult:
+    """Nothing could be run: every test cell scores 0; the reason is said once (in the message), not per cell."""
     result = GradeResult(submission.student_id, kit.assignment_id, 0.0, kit.source.max_score, status, reason,
-                         late=submission.late, notebook=submission.notebook.name if submission.notebook else "")
+                         late=submission.late, notebook=submission.notebook.name if submission.notebook else "",
+                         name=submission.name)
     result.notes = list(submission.notes)
-    result.cells = [CellResult(c.grade_id, c.points, 0.0, False, c.bonus, [f"Not graded: {reason}."])
-                    for c in kit.source.test_cells]
-    result.manual = [ManualCell(c.grade_id, c.points, False) for c in kit.source.cells if c.role in (MANUAL, TASK)]
+    result.cells = [CellResult(c.grade_id, c.points, 0.0, False, c.bonus) for c in kit.source.test_cells]
+    result.manual = [m for m in _manual_cells(kit) if not m.task]  # a task is marked on the notebook: none here
     return result
 
 
@@ -103,19 +140,10 @@ def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[
     """Run the submission with ``run_job`` (its own sandbox) and judge what came back with ``judge_with``
     (autograder.judge_server.JudgePool.call in a batch: a limited process of its own)."""
     start = time.perf_counter()
-    if submission.problem is not None:
-        result = _failed_row(submission, kit, submission.problem_status, submission.problem)
-        result.seconds = time.perf_counter() - start
-        return result
-    try:
-        notebook = read_notebook(submission.notebook)
-    except InvalidNotebook as error:
-        result = _failed_row(submission, kit, "invalid", f"{submission.notebook.name}: {error}")
-        result.seconds = time.perf_counter() - start
-        return result
-    except OSError as error:
-        result = _failed_row(submission, kit, "invalid", f"{submission.notebook.name} could not be read ({error})")
-        result.seconds = time.perf_counter() - start
+    fingerprint = submission.fingerprint()
+    notebook, result = read_submission(submission, kit)
+    if result is not None:
+        result.seconds, result.fingerprint = time.perf_counter() - start, fingerprint
         return result
     assembled = assemble(notebook, kit.source)
     seed = master_seed if master_seed is not None else new_master_seed()
@@ -128,8 +156,21 @@ def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[
     except Exception as error:  # noqa: BLE001 - JudgeFailed, or anything else: this submission only
         result = _failed_row(submission, kit, "error", f"the grader could not assess this submission ({error})")
         result.seed = seed
-    result.seconds = time.perf_counter() - start
+    result.seconds, result.fingerprint = time.perf_counter() - start, fingerprint
     return result
+
+
+def read_submission(submission: Submission, kit: GradingKit) -> tuple[dict | None, GradeResult | None]:
+    """(the parsed notebook, None), or (None, the row of a submission with nothing to run)."""
+    if submission.problem is not None:
+        return None, _failed_row(submission, kit, submission.problem_status, submission.problem)
+    name = clean(submission.notebook.name)
+    try:
+        return read_notebook(submission.notebook), None
+    except InvalidNotebook as error:
+        return None, _failed_row(submission, kit, "invalid", f"{name}: {error}")
+    except OSError as error:
+        return None, _failed_row(submission, kit, "invalid", f"{name} could not be read ({clean(str(error))})")
 
 
 MAX_RESTARTS = 3
@@ -170,7 +211,8 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
         if crashed is None:
             break
         why = run.get("ended") or run.get("status")
-        label = crashed.get("grade_id") or f"cell {crashed['position'] + 1}"
+        first_line = next((line.strip() for line in str(crashed.get("source", "")).splitlines() if line.strip()), "")
+        label = crashed.get("grade_id") or f"the cell starting {first_line[:60]!r}"
         crashes.append(f"{label} ({why})")
         messages[crashed["position"]] = {"position": crashed["position"], "grade_id": crashed.get("grade_id"),
                                          "status": "crashed", "records": [],
@@ -196,20 +238,16 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
             by_position.setdefault(message["position"], message)
     run_status, ended = run.get("status", "error"), run.get("ended")
     source_by_id = kit.source.by_id()
-    cells, manual, student_errors = [], [], []
+    cells, student_errors, cell_errors = [], [], []
     for cell in assembled.cells:
         message = by_position.get(cell.position)
         if cell.grade_id in source_by_id and source_by_id[cell.grade_id].role == "test":
             cells.append(score_test_cell(source_by_id[cell.grade_id], message, seed, run_status, ended,
                                          kit.notebook_timeout_s))
-        elif cell.role in (MANUAL, TASK):
-            answered = cell.role == TASK or cell.grade_id not in assembled.unanswered
-            manual.append(ManualCell(cell.grade_id, source_by_id[cell.grade_id].points, answered,
-                                     assembled.answers.get(cell.grade_id, "")))
         if message is not None and message.get("status") in ("error", "timeout", "crashed") and cell.role != "test":
-            label = f"answer cell {cell.grade_id}" if cell.role == SOLUTION else \
-                f"cell {cell.position + 1}" + (f" ({cell.grade_id})" if cell.grade_id else "")
-            student_errors.append(f"{label}: {str(message.get('error'))[:STUDENT_ERROR_CHARS]}")
+            error = str(message.get("error"))[:STUDENT_ERROR_CHARS]
+            student_errors.append(f"{cell_label(assembled, cell)}: {error}")
+            cell_errors.append({"position": cell.position, "grade_id": cell.grade_id, "error": error})
     base = sum(c.points for c in cells if not c.bonus)
     bonus = sum(c.points for c in cells if c.bonus)
     status = {"ok": "ok", "timeout": "timeout"}.get(run_status, "error")
@@ -223,13 +261,24 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
     timeouts = [names.get(m["position"], "?") for m in by_position.values() if m.get("status") == "timeout"]
     if timeouts:
         parts.append("cell time limit exceeded in " + ", ".join(str(t) for t in timeouts))
+    manual = _manual_cells(kit, assembled)
     pending = sum(m.max_points for m in manual if m.answered)
-    if pending:
-        parts.append(f"{pending:g} points await manual grading")
     notes = list(submission.notes) + list(assembled.notes)
     if notes:
         parts.append("notes: " + " ".join(notes))
     return GradeResult(submission.student_id, kit.assignment_id, base + bonus, kit.source.max_score, status,
                        "; ".join(parts), bonus=bonus, manual_pending=pending, late=submission.late, seed=seed,
-                       notebook=submission.notebook.name, cells=cells, manual=manual, notes=notes,
-                       student_errors=student_errors)
+                       notebook=clean(submission.notebook.name), cells=cells, manual=manual, notes=notes,
+                       student_errors=student_errors, name=submission.name, cell_errors=cell_errors)
+
+
+def cell_label(assembled: Assembled, cell) -> str:
+    """How the student finds a cell: its grade_id, or (a cell they added) the graded cell it follows."""
+    if cell.role == SOLUTION:
+        return f"answer cell {cell.grade_id}"
+    if cell.grade_id:
+        return f"cell {cell.grade_id}"
+    before = next((c.grade_id for c in reversed(assembled.cells[:cell.position]) if c.grade_id), None)
+    first_line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")[:60]
+    where = f"after {before}" if before else "at the top"
+    return f"your cell {where} ({first_line!r})" if first_line else f"your cell {where}"

@@ -116,8 +116,9 @@ class JudgePool:
     """The grader's handle on its judge server. ``call(function, *args)`` runs ``function(*args)`` in a fresh,
     limited child and returns its result, or raises JudgeFailed."""
 
-    def __init__(self, warm: list[str] | None = None, log=None, timeout_s: float = JUDGE_TIMEOUT_S,
-                 memory_bytes: int = JUDGE_MEMORY_BYTES, parallel: int | None = None):
+    def __init__(self, warm: list[str] | None = None, log_path: Path | None = None,
+                 timeout_s: float = JUDGE_TIMEOUT_S, memory_bytes: int = JUDGE_MEMORY_BYTES,
+                 parallel: int | None = None):
         self.timeout_s = timeout_s
         # at most one judging per core at once: with runs on a cluster, finished runs can arrive faster than they are
         # judged, and dozens of judges sharing a few cores would all run past their time limit
@@ -132,7 +133,8 @@ class JudgePool:
             return [sys.executable, "-I", "-c", bootstrap, json.dumps(dict(config, control_fd=fd))]
 
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-        self.server = ForkServer(argv_for, env, log if log is not None else subprocess.DEVNULL, name="judge server")
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.server = ForkServer(argv_for, env, self._log, name="judge server")
 
     def call(self, function, *args):
         with self._parallel:
@@ -165,3 +167,5 @@ class JudgePool:
 
     def close(self) -> None:
         self.server.close()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()

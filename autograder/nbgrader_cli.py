@@ -1,12 +1,19 @@
 """Runs the real ``nbgrader generate_assignment`` in a temporary course directory.
 
-Used twice: ``release`` copies the generated release into exercises/, and ``grade`` runs it with the gradebook in
-the output folder so that nbgrader itself creates the assignment, notebook, grade cells and source cells (with its
+Used twice: ``release`` copies the generated release into exercises/, and ``grade`` needs the release and a
+gradebook in which nbgrader itself created the assignment, notebook, grade cells and source cells (with its
 checksums). The grader then only adds students, submissions and scores through :class:`nbgrader.api.Gradebook`.
+
+For ``grade`` the result depends only on the assignment's source folder and the nbgrader version, so it is cached
+by their digest (:func:`prepared_assignment`): the first batch of an assignment pays nbgrader's 5-10 s, later ones
+copy a folder. The cached gradebook already holds one change of ours: a bonus test cell's ``max_score`` is 0 (its
+points are given as extra credit), so nbgrader's own totals (``nbgrader export``, formgrader) exclude the bonus
+from the maximum, as grades.csv does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -15,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 from .course import Assignment
+
+CACHE_FORMAT = 1  # bump when what a cache entry holds changes
 
 NBGRADER_TIMEOUT_S = 300
 
@@ -53,3 +62,57 @@ def generate_assignment(assignment: Assignment, release_to: Path, db_path: Path 
             shutil.rmtree(release_to)
         shutil.copytree(released, release_to)
     return release_to / assignment.notebook_name
+
+
+def source_digest(assignment: Assignment) -> str:
+    """Digest of everything ``generate_assignment`` reads: the source folder's files and the nbgrader version."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"format={CACHE_FORMAT};nbgrader={version('nbgrader')};id={assignment.id}".encode())
+    for path in sorted(assignment.source_dir.rglob("*")):
+        relative = path.relative_to(assignment.source_dir)
+        if path.is_file() and not any(p in (".ipynb_checkpoints", "__pycache__") for p in relative.parts):
+            digest.update(f"\0{relative.as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("AUTOGRADER_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
+
+
+def prepared_assignment(assignment: Assignment, bonus_cells: list[str], digest: str) -> tuple[Path, bool]:
+    """A folder with ``release/<id>/`` (nbgrader's release) and ``gradebook.db`` (nbgrader's records of the
+    assignment, bonus cells at max_score 0), made once per source digest. Returns (folder, whether it was cached)."""
+    folder = cache_root() / "assignments" / f"{assignment.id}-{digest}"
+    if (folder / "gradebook.db").is_file() and (folder / "release" / assignment.id).is_dir():
+        return folder, True
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{assignment.id}-", dir=folder.parent))
+    try:
+        generate_assignment(assignment, building / "release" / assignment.id, db_path=building / "gradebook.db")
+        mark_bonus_cells(building / "gradebook.db", assignment.id, bonus_cells)
+        try:
+            building.rename(folder)  # atomic: a concurrent batch either sees the whole entry or none
+        except OSError:  # another batch made it first
+            if not (folder / "gradebook.db").is_file():
+                raise
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return folder, False
+
+
+def mark_bonus_cells(db_path: Path, assignment_id: str, bonus_cells: list[str]) -> None:
+    """Bonus test cells count 0 towards nbgrader's maximum; the grader writes their points as extra credit."""
+    if not bonus_cells:
+        return
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(db_path).resolve()}") as gradebook:
+        for name in bonus_cells:
+            gradebook.find_grade_cell(name, assignment_id, assignment_id).max_score = 0.0
+        gradebook.db.commit()

@@ -233,6 +233,16 @@ class ResourceGroup:
         self.directories = directories
         self.procs_files = procs_files
 
+    def processes(self) -> set[int]:
+        """The processes in the group now (host pids)."""
+        found: set[int] = set()
+        for procs in self.procs_files:
+            try:
+                found.update(int(line) for line in procs.read_text().split())
+            except OSError:
+                pass
+        return found
+
     def attach_self(self) -> None:
         """Called in the child before exec: this process (and so everything it starts) joins the group."""
         for procs in self.procs_files:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .judging import JUDGES, Verdict, judge
-from .judging.sections import describe
+from .judging.sections import Reading, describe
 from .source import ExpectedCheck, SourceCell
 from .student.probes import seed_for
 
@@ -31,6 +31,7 @@ class CellResult:
     passed: bool
     bonus: bool
     messages: list[str] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)  # book sections the failed checks point to (feedback links)
 
 
 def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str) -> Verdict:
@@ -86,5 +87,6 @@ def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, ru
                                           cause))
         result.passed = all(v.passed for v in verdicts)
         result.messages.extend(("Passed: " if v.passed else "Failed: ") + v.message for v in verdicts)
+        result.readings.extend(r for v in verdicts if not v.passed for r in v.readings if r not in result.readings)
     result.points = cell.points if result.passed else 0.0
     return result

@@ -1,21 +1,28 @@
 """``python -m autograder check NOTEBOOK``: a student's self-check with the VISIBLE tests.
 
-The notebook runs in this process (no grading context, so every ``check()`` judges and raises on failure). When the
-notebook belongs to a known assignment, its test cells are taken from the released assignment (so an edited test
-cannot pass by accident); otherwise the notebook's own test cells run as they are.
-Exit code 0 when every visible test passes, 1 otherwise.
+The notebook runs in this process the way the grader runs it (the instructor's test cells, the student's answers;
+``check()`` records what the student's functions return) and each test cell is judged by the grader's own code
+(autograder.scoring). When the notebook belongs to a known assignment, its test cells come from the released
+assignment (an edited test cannot pass by accident); otherwise the notebook's own test cells run as they are.
+
+For a student the output names every cell as Jupyter shows it (grade_id and the heading above it), shows the
+inputs of a failed visible case with a line that reproduces it (the visible cases are drawn from the fixed
+VISIBLE_SEED, so nothing hidden is revealed), links to the book section to read, and lists what is not checked
+here: answers graded by hand and bonus cells. Exit code 0 when every visible test passes, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
 
-from .assemble import InvalidNotebook, assemble, code_cells_for_run, read_notebook
+from .assemble import Assembled, InvalidNotebook, assemble, code_cells_for_run, read_notebook
 from .course import REPO_ROOT, UsageError
-from .source import TEST, load_source
-from .student.cellrunner import make_shell, run_cells
+from .source import MANUAL, TASK, TEST, load_source
+
+INDENT = "      "
 
 
 def _source_for(notebook_path: Path, course_root: Path | None):
@@ -28,8 +35,109 @@ def _source_for(notebook_path: Path, course_root: Path | None):
     return load_source(stem, notebook_path, notebook_path), "the notebook's own test cells"
 
 
+def headings(assembled: Assembled) -> dict[int, str]:
+    """position -> the last Markdown heading above that cell (as the notebook shows it)."""
+    found, current = {}, ""
+    for cell in assembled.cells:
+        found[cell.position] = current
+        if cell.cell_type == "markdown" and cell.origin == "source":  # the instructor's text, not an answer
+            for line in cell.source.splitlines():
+                if line.lstrip().startswith("#"):
+                    current = line.strip().lstrip("#").strip()
+    return found
+
+
+def _called_functions(test_source: str) -> dict[tuple[str, str], str]:
+    """(check name, kind) -> the source of the function argument of that ``check(...)`` call in a test cell."""
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "check"
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)):
+            kind = "visible"
+            if len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
+                kind = node.args[2].value
+            kind = next((k.value.value for k in node.keywords if k.arg == "kind" and isinstance(k.value, ast.Constant)),
+                        kind)
+            found.setdefault((str(node.args[0].value), str(kind)), ast.unparse(node.args[1]))
+    return found
+
+
+def first_failing_case(name: str, seed: int, kind: str, outcomes: list) -> int | None:
+    """The index of the first case the judge fails (what ``judge`` reports as "case N of M")."""
+    from .judging import JUDGES, CheckFailure, prepared_cases
+    from .judging.records import RecordError, decode_outcome
+
+    try:
+        decoded = sorted((decode_outcome(o) for o in outcomes), key=lambda o: o.case)
+    except RecordError:
+        return None
+    cases = prepared_cases(name, seed, kind)
+    for outcome in decoded:
+        if not 0 <= outcome.case < len(cases):
+            return None
+        if outcome.error is not None:
+            return outcome.case
+        try:
+            JUDGES[name].assess(cases[outcome.case], outcome.value)
+        except CheckFailure:
+            return outcome.case
+        except Exception:  # noqa: BLE001 - a value the assessment did not expect: this case
+            return outcome.case
+    return None
+
+
+def describe_value(value, limit: int = 12) -> str:
+    import numpy as np
+
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return repr(value)
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001
+        return repr(value)[:200]
+    if array.dtype == object:
+        return repr(value)[:200]
+    text = np.array2string(array, precision=4, threshold=limit, edgeitems=2, max_line_width=96)
+    text = text.replace("\n", "\n" + INDENT + "    ")
+    return f"{text}  (shape {tuple(array.shape)})" if array.ndim else text
+
+
+def case_lines(name: str, kind: str, index: int, total: int, function: str | None) -> list[str]:
+    """The inputs of a failed visible case and the line that reproduces it."""
+    from .student.probes import VISIBLE_SEED, draw_cases
+
+    case = draw_cases(name, VISIBLE_SEED, kind)[index]
+    lines = [f"The inputs of case {index + 1} of {total}:"]
+    lines += [f"  {key} = {describe_value(value)}" for key, value in case.items()]
+    if function:
+        lines += ["Reproduce it in a new cell (delete the cell when done):",
+                  "  import autograder.checks  # the checks' cases",
+                  "  from autograder.student.probes import PROBES, draw_cases",
+                  f'  PROBES["{name}"].call({function}, draw_cases("{name}", {VISIBLE_SEED}, "{kind}")[{index}])']
+    return lines
+
+
+def _with_links(message: str, readings, book_url: str) -> list[str]:
+    links = {str(r): r.url(book_url) for r in readings}
+    lines = []
+    for line in message.split("\n"):
+        lines.append(line)
+        if line.startswith("Read: "):
+            lines += [f"      {links[part]}" for part in line.removeprefix("Read: ").split("; ") if part in links]
+    return lines
+
+
 def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeout_s: float = 300.0,
-               out=sys.stdout) -> int:
+               out=sys.stdout, book_url: str | None = None) -> int:
+    from .judging.sections import book_url as resolve_book_url
+    from .scoring import score_test_cell
+    from .student.cellrunner import make_shell, run_cells
+    from .student.probes import GradingContext, seed_for, set_grading_context
+
     notebook_path = Path(notebook_path)
     if not notebook_path.is_file():
         raise UsageError(f"notebook {notebook_path} does not exist")
@@ -41,35 +149,101 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
     source, origin = _source_for(notebook_path.resolve(), course_root)
     assembled = assemble(notebook, source)
     by_id = source.by_id()
-    print(f"Checking {notebook_path.name} with the visible tests of {origin} ...", file=out)
+    where = headings(assembled)
+    url = resolve_book_url(book_url)
+    print(f"Checking {notebook_path.name} with the visible tests of {origin} (save the notebook first: the file on "
+          f"disk is checked) ...\n", file=out)
     for note in assembled.notes:
         print(f"note: {note}", file=out)
+
+    def named(cell) -> str:
+        return f'{cell.grade_id} in "{where[cell.position]}"' if where.get(cell.position) else cell.grade_id
+
     os.environ.setdefault("MPLBACKEND", "Agg")
-    messages = []
+    context = GradingContext(int.from_bytes(os.urandom(8), "little") >> 1)
+    messages: dict[int, dict] = {}
     cwd = os.getcwd()
     os.chdir(notebook_path.resolve().parent)
+    set_grading_context(context)
     try:
-        run_cells(make_shell(), code_cells_for_run(assembled), cell_timeout_s, messages.append)
+        run_cells(make_shell(), code_cells_for_run(assembled), cell_timeout_s,
+                  lambda m: messages.setdefault(m["position"], m), context=context)
     finally:
+        set_grading_context(None)
         os.chdir(cwd)
+
+    from .grading import cell_label
+
     passed = failed = 0
-    for message in messages:
-        grade_id = message.get("grade_id")
-        if grade_id is None or by_id[grade_id].role != TEST:
-            if message["status"] != "ok":
-                print(f"  error in cell {message['position'] + 1}: {message['error']}", file=out)
+    errors = []
+    for cell in assembled.cells:
+        message = messages.get(cell.position)
+        if cell.role != TEST:
+            if message is not None and message["status"] != "ok":
+                label = cell_label(assembled, cell)
+                heading = f' in "{where[cell.position]}"' if where.get(cell.position) else ""
+                errors.append(f"{label}{heading}: {message['error']}")
             continue
-        points = by_id[grade_id].points
-        if not by_id[grade_id].expected:
-            print(f"HIDDEN {grade_id} ({points:g} points): tested only when your work is graded", file=out)
+        source_cell = by_id[cell.grade_id]
+        unit = "bonus point" if source_cell.bonus else "point"
+        points = f"{source_cell.points:g} {unit}{'' if source_cell.points == 1 else 's'}"
+        if not source_cell.expected:
+            print(f"HIDDEN {named(cell)} ({points}): tested only when your work is graded", file=out)
             continue
-        if message["status"] == "ok":
-            passed += 1
-            print(f"PASS  {grade_id} ({points:g} points)", file=out)
-        else:
-            failed += 1
-            text = str(message["error"]).removeprefix("AssertionError: ")
-            print(f"FAIL  {grade_id} ({points:g} points)\n      " + text.replace("\n", "\n      "), file=out)
-    print(f"{passed} of {passed + failed} visible test cells passed."
+        verdict = score_test_cell(source_cell, message, context.master_seed, "ok" if message else "error",
+                                  None if message else "the notebook stopped before this cell", cell_timeout_s)
+        tag = "PASS " if verdict.passed else "FAIL "
+        passed += verdict.passed
+        failed += not verdict.passed
+        print(f"{tag} {named(cell)} ({points})", file=out)
+        if verdict.passed:
+            continue
+        functions = _called_functions(source_cell.source)
+        records = [r for r in (message or {}).get("records") or [] if r.get("cell") == cell.grade_id]
+        for expected, text in zip(source_cell.expected, verdict.messages, strict=False):
+            if text.startswith("Passed: "):
+                continue
+            lines = _with_links(text.removeprefix("Failed: "), verdict.readings, url)
+            record = next((r for r in records if r.get("name") == expected.name and r.get("kind") == expected.kind),
+                          None)
+            if record is not None and expected.kind == "visible":
+                seed = seed_for(context.master_seed, expected.name, expected.kind)
+                index = first_failing_case(expected.name, seed, expected.kind, record.get("outcomes") or [])
+                if index is not None:
+                    from .student.probes import draw_cases
+
+                    total = len(draw_cases(expected.name, seed, expected.kind))
+                    reading = next((i for i, line in enumerate(lines) if line.startswith("Read: ")), len(lines))
+                    lines[reading:reading] = case_lines(expected.name, expected.kind, index, total,
+                                                        functions.get((expected.name, expected.kind)))
+            print(INDENT + ("\n" + INDENT).join(lines), file=out)
+    _print_not_checked(assembled, source, named, out)
+    if errors:
+        print("\nErrors in other cells (fix these first: later cells may depend on them):", file=out)
+        for error in errors:
+            print("  " + error.replace("\n", "\n    "), file=out)
+    print(f"\n{passed} of {passed + failed} visible test cells passed."
           + (" Hidden tests run when your work is graded." if passed and not failed else ""), file=out)
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def _print_not_checked(assembled: Assembled, source, named, out) -> None:
+    by_position = {c.grade_id: c for c in assembled.cells if c.grade_id}
+    manual = [c for c in source.cells if c.role in (MANUAL, TASK)]
+    if manual:
+        print("\nGraded by hand after you submit (not checked here):", file=out)
+        for cell in manual:
+            assembled_cell = by_position.get(cell.grade_id)
+            label = named(assembled_cell) if assembled_cell else cell.grade_id
+            if cell.role == TASK:
+                state = "a task: your work in the notebook is marked"
+            elif cell.grade_id in assembled.unanswered:
+                state = "NOT ANSWERED yet (still the released text)"
+            else:
+                state = "answered"
+            print(f"  {label} ({cell.points:g} points): {state}", file=out)
+    bonus = [c for c in source.test_cells if c.bonus]
+    if bonus:
+        total = sum(c.points for c in bonus)
+        print(f"\nBonus (on top of the maximum score): {', '.join(c.grade_id for c in bonus)} "
+              f"({total:g} point{'' if total == 1 else 's'})", file=out)

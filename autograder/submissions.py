@@ -4,23 +4,29 @@
   top folder);
 * a Canvas / Quercus download zip (or its extracted folder): flat files named
   ``name_studentid_attachmentid_<file>`` or ``name_LATE_studentid_attachmentid_<file>``; a resubmission may carry a
-  ``-1``, ``-2`` suffix; the newest attachment wins.
+  ``-1``, ``-2`` suffix; the newest attachment wins. The student id is the Canvas user id; the name part is kept.
 
 Each student gets a :class:`Submission` with the notebook to grade, or a problem (missing / invalid) with a reason.
-Zips are extracted safely: no absolute paths, no ``..``, no links, bounded size and member count.
+Zips are extracted safely: no absolute paths, no ``..``, no links. A member that cannot be extracted (a name over
+the file system's limit, larger than MAX_ZIP_MEMBER_BYTES, corrupt) is that student's problem: the student's row
+is ``invalid`` with the reason. Only the batch-wide caps (MAX_ZIP_TOTAL_BYTES, MAX_ZIP_MEMBERS) refuse an upload.
+Every string taken from a file name is cleaned here (autograder.text.clean), where it enters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import stat
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .course import UsageError
+from .text import clean
 
 MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
 MAX_ZIP_MEMBER_BYTES = 512 * 1024**2
@@ -29,6 +35,7 @@ IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 CANVAS = re.compile(r"^(?P<name>.+?)(?P<late>_LATE)?_(?P<sid>\d+)_(?P<att>\d+)_(?P<file>.+)$", re.IGNORECASE)
 RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[^.]+)$")
 STUDENT_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
+NAME_UNSAFE = re.compile(r"[^\w .-]")
 
 
 @dataclass
@@ -39,6 +46,18 @@ class Submission:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # why there is nothing to run
     problem_status: str = "missing"  # "missing" or "invalid"
+    name: str = ""  # the student's name where the download carries one (Canvas file names)
+
+    def fingerprint(self) -> str:
+        """What was graded: the notebook's bytes, or the problem. A rerun regrades a student whose fingerprint
+        changed (a new download with a resubmission)."""
+        digest = hashlib.sha256()
+        if self.notebook is not None and self.notebook.is_file():
+            with open(self.notebook, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        digest.update(f"|{self.problem_status}:{self.problem}|late={self.late}".encode("utf-8", "replace"))
+        return digest.hexdigest()[:32]
 
 
 def clean_student_id(raw: str) -> str:
@@ -46,13 +65,26 @@ def clean_student_id(raw: str) -> str:
     return cleaned
 
 
+def clean_name(raw: str) -> str:
+    """A name from a file name: letters, digits, spaces, dots and hyphens only (it is shown in formgrader's pages
+    and written to CSV files)."""
+    return " ".join(NAME_UNSAFE.sub(" ", clean(raw)).split())[:128].strip(" .-")
+
+
 def _ignored(path: Path, root: Path) -> bool:
     return any(part in IGNORED_PARTS or part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def safe_extract(archive: Path, target: Path) -> list[str]:
-    """Extract ``archive`` into ``target``; returns warnings about skipped members. Raises UsageError for a zip
-    that is not one or exceeds the size limits."""
+def _describe_size(size: int) -> str:
+    return f"{size / 1024**2:.0f} MB"
+
+
+def safe_extract(archive: Path, target: Path, problems: dict[str, str] | None = None) -> list[str]:
+    """Extract ``archive`` into ``target``; returns warnings about skipped members (unsafe paths, links).
+
+    A member that cannot be extracted (name too long, larger than MAX_ZIP_MEMBER_BYTES uncompressed, corrupt) is
+    left out and recorded in ``problems`` (member path -> reason) for the caller to charge to its student; without
+    ``problems`` it raises UsageError. A zip that is not one, or over the batch-wide caps, raises UsageError."""
     warnings = []
     try:
         zf = zipfile.ZipFile(archive)
@@ -62,35 +94,83 @@ def safe_extract(archive: Path, target: Path) -> list[str]:
         members = zf.infolist()
         if len(members) > MAX_ZIP_MEMBERS:
             raise UsageError(f"{archive} has {len(members)} entries (the limit is {MAX_ZIP_MEMBERS})")
+        declared = sum(info.file_size for info in members)
+        if declared > MAX_ZIP_TOTAL_BYTES:
+            raise UsageError(f"{archive} holds {declared / 1024**3:.1f} GB uncompressed (the limit for one upload "
+                             f"is {MAX_ZIP_TOTAL_BYTES >> 30} GB)")
         total = 0
         for info in members:
-            name = info.filename.replace("\\", "/")
+            name = clean(info.filename.replace("\\", "/"))
             parts = PurePosixPath(name).parts
             if (name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts or not parts
                     or any(p in ("", ".") for p in parts if p != "/")):
-                warnings.append(f"skipped unsafe path in zip: {info.filename!r}")
+                warnings.append(f"skipped unsafe path in zip: {name!r}")
                 continue
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                warnings.append(f"skipped link in zip: {info.filename!r}")
+                warnings.append(f"skipped link in zip: {name!r}")
                 continue
             destination = target.joinpath(*parts)
             if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
+                try:
+                    destination.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    _member_problem(problems, name, f"the folder could not be created ({error.strerror})")
                 continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            with zf.open(info) as source, open(destination, "wb") as sink:
-                while chunk := source.read(1 << 20):
-                    written += len(chunk)
-                    total += len(chunk)
-                    if written > MAX_ZIP_MEMBER_BYTES:
-                        raise UsageError(f"{archive}: {info.filename!r} is larger than "
-                                         f"{MAX_ZIP_MEMBER_BYTES >> 20} MB uncompressed")
-                    if total > MAX_ZIP_TOTAL_BYTES:
-                        raise UsageError(f"{archive} is larger than {MAX_ZIP_TOTAL_BYTES >> 30} GB uncompressed")
-                    sink.write(chunk)
+            if info.file_size > MAX_ZIP_MEMBER_BYTES:
+                _member_problem(problems, name, f"the file is {_describe_size(info.file_size)} uncompressed; "
+                                                f"the limit per file is {_describe_size(MAX_ZIP_MEMBER_BYTES)}")
+                continue
+            try:
+                total = _extract_member(zf, info, destination, total)
+            except _MemberError as error:
+                destination.unlink(missing_ok=True)
+                _member_problem(problems, name, str(error))
+            except OSError as error:  # a name over the file system's limit, a path that clashes
+                _remove_partial(destination)
+                _member_problem(problems, name, f"the file could not be extracted ({error.strerror or error})")
     return warnings
+
+
+class _MemberError(Exception):
+    pass
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, destination: Path, total: int) -> int:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        with zf.open(info) as source, open(destination, "wb") as sink:
+            while chunk := source.read(1 << 20):
+                written += len(chunk)
+                total += len(chunk)
+                if written > MAX_ZIP_MEMBER_BYTES:
+                    raise _MemberError(f"the file is larger than {_describe_size(MAX_ZIP_MEMBER_BYTES)} "
+                                       f"uncompressed (the limit per file)")
+                if total > MAX_ZIP_TOTAL_BYTES:
+                    raise UsageError(f"the upload is larger than {MAX_ZIP_TOTAL_BYTES >> 30} GB uncompressed")
+                sink.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+        raise _MemberError(f"the file is damaged in the zip and could not be read ({clean(str(error))})") from None
+    return total
+
+
+def _remove_partial(path: Path) -> None:
+    try:
+        if path.is_file():
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _member_problem(problems: dict[str, str] | None, name: str, reason: str) -> None:
+    if problems is None:
+        raise UsageError(f"zip member {name!r}: {reason}")
+    problems[name] = reason
+
+
+def _shown(path: Path, folder: Path) -> str:
+    return clean(str(path.relative_to(folder)))
 
 
 def _choose_notebook(folder: Path, expected: str, submission: Submission) -> None:
@@ -100,33 +180,45 @@ def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Non
     if exact:
         submission.notebook = exact[0]
         if len(exact) > 1:
-            submission.notes.append(f"Several files named {expected}; graded {exact[0].relative_to(folder)}.")
+            submission.notes.append(f"Several files named {expected}; graded {_shown(exact[0], folder)}.")
     elif len(candidates) == 1:
         submission.notebook = candidates[0]
-        submission.notes.append(f"Expected {expected}; graded {candidates[0].relative_to(folder)} instead "
+        submission.notes.append(f"Expected {expected}; graded {_shown(candidates[0], folder)} instead "
                                 f"(please keep the file name).")
     elif not candidates:
         submission.problem = f"no notebook in the submission (expected {expected})"
         submission.problem_status = "missing"
     else:
-        names = ", ".join(str(p.relative_to(folder)) for p in candidates[:5])
+        names = ", ".join(_shown(p, folder) for p in candidates[:5])
         submission.problem = f"{len(candidates)} notebooks and none named {expected}: {names}"
         submission.problem_status = "invalid"
 
 
-def _is_canvas_folder(folder: Path) -> bool:
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return bool(files) and sum(bool(CANVAS.match(p.name)) for p in files) >= max(1, len(files) // 2)
+def _charge(submission: Submission, reasons: list[str]) -> None:
+    """Members of this student's upload that could not be extracted make the submission invalid."""
+    if reasons:
+        submission.notebook = None
+        submission.problem_status = "invalid"
+        submission.problem = "the upload could not be unpacked: " + "; ".join(reasons)
 
 
-def _canvas(folder: Path, expected: str, staging: Path) -> list[Submission]:
+def _is_canvas_folder(folder: Path, problem_names: list[str]) -> bool:
+    names = [p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    names += [PurePosixPath(n).name for n in problem_names if len(PurePosixPath(n).parts) == 1]
+    return bool(names) and sum(bool(CANVAS.match(n)) for n in names) >= max(1, len(names) // 2)
+
+
+def _canvas(folder: Path, expected: str, staging: Path, problems: dict[str, str]) -> list[Submission]:
     by_student: dict[str, dict[str, tuple]] = {}
     late_of: dict[str, bool] = {}
+    names: dict[str, str] = {}
+    failed: dict[str, list[str]] = {}
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         match = CANVAS.match(path.name)
         if not match:
-            print(f"autograder: ignored {path.name} (not a Canvas submission name)", file=sys.stderr)
+            print(f"autograder: ignored {clean(path.name)!r} (not a Canvas submission name)", file=sys.stderr)
             continue
+        names.setdefault(match["sid"], clean_name(match["name"]))
         filename, resubmission = match["file"], 0
         resub = RESUBMISSION.match(filename)
         if resub:
@@ -135,17 +227,34 @@ def _canvas(folder: Path, expected: str, staging: Path) -> list[Submission]:
         files = by_student.setdefault(match["sid"], {})
         if filename not in files or key > files[filename][0]:
             files[filename] = (key, path, bool(match["late"]))
+    for member, reason in problems.items():
+        match = CANVAS.match(PurePosixPath(member).name)
+        if match is None:
+            print(f"autograder: could not unpack {member!r} ({reason}); it belongs to no student", file=sys.stderr)
+            continue
+        names.setdefault(match["sid"], clean_name(match["name"]))
+        by_student.setdefault(match["sid"], {})
+        failed.setdefault(match["sid"], []).append(f"{_short(PurePosixPath(member).name)}: {reason}")
     submissions = []
     for sid, files in sorted(by_student.items()):
         student_dir = staging / clean_student_id(sid)
         student_dir.mkdir(parents=True, exist_ok=True)
         for filename, (_, path, late) in files.items():
-            shutil.copy2(path, student_dir / Path(filename).name)
+            try:
+                shutil.copy2(path, student_dir / Path(filename).name)
+            except OSError as error:  # a name that fits in the zip's folder but not after renaming
+                failed.setdefault(sid, []).append(f"{_short(filename)}: could not be copied ({error.strerror})")
             late_of[sid] = late_of.get(sid, False) or (late and filename.endswith(".ipynb"))
-        submission = Submission(clean_student_id(sid), late=late_of.get(sid, False))
+        submission = Submission(clean_student_id(sid), late=late_of.get(sid, False), name=names.get(sid, ""))
         _choose_notebook(student_dir, expected, submission)
+        _charge(submission, failed.get(sid, []))
         submissions.append(submission)
     return submissions
+
+
+def _short(name: str, limit: int = 80) -> str:
+    name = clean(name)
+    return name if len(name) <= limit else f"{name[:limit - 20]}...{name[-16:]} ({len(name.encode())} bytes)"
 
 
 def _unwrap(folder: Path) -> Path:
@@ -164,29 +273,48 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
     path = Path(path)
     if not path.exists():
         raise UsageError(f"submissions path {path} does not exist")
+    problems: dict[str, str] = {}  # zip member -> why it could not be extracted
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise UsageError(f"{path} is neither a folder nor a zip file")
         extracted = workdir / "extracted"
         extracted.mkdir(parents=True)
-        for warning in safe_extract(path, extracted):
+        for warning in safe_extract(path, extracted, problems):
             print(f"autograder: {warning}", file=sys.stderr)
         path = extracted
     root = _unwrap(path)
-    if _is_canvas_folder(root):
-        found = _canvas(root, expected_notebook, workdir / "canvas")
+    prefix = root.relative_to(path).parts
+    local = {}  # problem member -> its path below root
+    for member, reason in problems.items():
+        parts = PurePosixPath(member).parts
+        if parts[:len(prefix)] == prefix and len(parts) > len(prefix):
+            local[str(PurePosixPath(*parts[len(prefix):]))] = reason
+        else:
+            print(f"autograder: could not unpack {member!r} ({reason}); it belongs to no student", file=sys.stderr)
+    if _is_canvas_folder(root, list(local)):
+        found = _canvas(root, expected_notebook, workdir / "canvas", local)
         if not found:
             raise UsageError(f"no Canvas submissions found in {path}")
         return found
+    failed: dict[str, list[str]] = {}
+    for member, reason in local.items():
+        parts = PurePosixPath(member).parts
+        if len(parts) < 2:
+            print(f"autograder: could not unpack {member!r} ({reason}); it belongs to no student", file=sys.stderr)
+            continue
+        failed.setdefault(parts[0], []).append(f"{_short('/'.join(parts[1:]))}: {reason}")
+    folders = {p.name for p in root.iterdir() if p.is_dir() and p.name not in IGNORED_PARTS
+               and not p.name.startswith(".")}
     submissions, seen = [], set()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in IGNORED_PARTS
-                         and not p.name.startswith(".")):
-        student_id = clean_student_id(folder.name)
+    for folder_name in sorted(folders | set(failed)):
+        student_id = clean_student_id(folder_name)
         while student_id in seen:
             student_id += "_"
         seen.add(student_id)
         submission = Submission(student_id)
-        _choose_notebook(folder, expected_notebook, submission)
+        if folder_name in folders:
+            _choose_notebook(root / folder_name, expected_notebook, submission)
+        _charge(submission, failed.get(folder_name, []))
         submissions.append(submission)
     if not submissions:
         raise UsageError(f"no student folders found in {path} (expected one folder per student, or a Canvas zip)")

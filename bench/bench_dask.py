@@ -152,7 +152,7 @@ def scaling(batch: Batch, scratch: Path, repeats: int) -> list[dict]:
                     second = cluster.add_worker(name=f"core1-{repeat}", prefix=("taskset", "-c", "1"))
                 pool = dask_pool(cluster, batch, workers)
                 try:
-                    measured = batch.grade(pool, pool.grader_threads)
+                    measured = batch.grade(pool, pool.size)
                 finally:
                     pool.close()
                 if workers == 2:
@@ -178,7 +178,7 @@ def overhead(batch: Batch, scratch: Path, repeats: int) -> list[dict]:
                 local.close()
             pool = dask_pool(cluster, batch, 2)
             try:
-                rows.append(dict(batch.grade(pool, pool.grader_threads), pool="dask", repeat=repeat))
+                rows.append(dict(batch.grade(pool, pool.size), pool="dask", repeat=repeat))
             finally:
                 pool.close()
             for row in rows[-2:]:

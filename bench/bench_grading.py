@@ -4,6 +4,9 @@ with `python -m autograder grade --workers 2`, on the same machine, one run each
     python bench/bench_grading.py [--assignment ps3_elbo] [--count 40] [--workers 2]
 
 Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes.
+It stops without a timing when stock nbgrader fails, grades fewer notebooks, or gives any submission other
+autograded points than `autograder grade` does. Our setup steps' times (loading, preparing the assignment, writing
+the outputs) are reported from the grader's own progress lines.
 The submissions are the solution, the released exercise and, when tests/submissions/make_submissions.py exists,
 the mutants and alternative implementations it writes (cycled to reach --count).
 """
@@ -16,6 +19,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -60,6 +64,8 @@ def build(count: int, course: Path, assignment: str, scratch: Path) -> dict[str,
 
 
 def run_stock(submissions: dict[str, str], course: Path, assignment: str, scratch: Path) -> tuple[float, dict]:
+    """Stock ``nbgrader autograde``; its autograded points per student (bonus cells count as ordinary ones there).
+    Exits (no speed-up is reported) when nbgrader fails or grades fewer notebooks than there are submissions."""
     course_dir = scratch / "stock-course"
     shutil.copytree(course / "solutions" / assignment, course_dir / "source" / assignment)
     for student, text in submissions.items():
@@ -74,13 +80,19 @@ def run_stock(submissions: dict[str, str], course: Path, assignment: str, scratc
     done = subprocess.run([*base, "autograde", assignment, *options], cwd=course_dir, env=env(),
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    scores = {}
+    if done.returncode != 0:
+        raise SystemExit(f"stock nbgrader autograde failed (exit {done.returncode}); no comparison:\n"
+                         f"{done.stderr[-3000:]}")
     with sqlite3.connect(course_dir / "gradebook.db") as db:
-        for student, score in db.execute(
-                "select submitted_notebook.assignment_id, sum(coalesce(grade.auto_score, 0)) from grade "
-                "join submitted_notebook on grade.notebook_id = submitted_notebook.id group by grade.notebook_id"):
-            scores[student] = score
-    return seconds, {"exit": done.returncode, "graded_notebooks": len(scores)}
+        scores = dict(db.execute(
+            "select submitted_assignment.student_id, sum(coalesce(grade.auto_score, 0)) from grade "
+            "join submitted_notebook on grade.notebook_id = submitted_notebook.id "
+            "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
+            "group by submitted_assignment.student_id"))
+    if set(scores) != set(submissions):
+        raise SystemExit(f"stock nbgrader graded {len(scores)} of {len(submissions)} submissions; missing: "
+                         f"{sorted(set(submissions) - set(scores))[:10]}")
+    return seconds, {"exit": done.returncode, "graded_notebooks": len(scores), "scores": scores}
 
 
 def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch: Path, workers: int,
@@ -102,9 +114,26 @@ def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch
     with open(out / "grades.csv") as handle:
         rows = list(csv.DictReader(handle))
     per_nb = sorted(float(r["seconds"]) for r in rows)
+    steps = {}
+    for line in done.stderr.splitlines():  # "autograder: <step> ... <detail> (<seconds> s)"
+        timed = re.search(r"\(([\d.]+) s\)$", line)
+        if line.startswith("autograder: ") and " ... " in line and timed:
+            step = line.removeprefix("autograder: ").split(" ... ")[0].split(": ")[-1].split(" in /")[0]
+            steps[step] = float(timed.group(1))
     return seconds, {"exit": done.returncode, "rows": len(rows),
                      "statuses": {s: sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows}},
-                     "median_submission_s": per_nb[len(per_nb) // 2] if per_nb else None}
+                     "median_submission_s": per_nb[len(per_nb) // 2] if per_nb else None,
+                     "setup_steps_s": steps,
+                     "scores": {r["student_id"]: float(r["autograded"]) + float(r["bonus"]) for r in rows}}
+
+
+def check_agreement(stock: dict, ours: dict, label: str) -> None:
+    """Both graders must give every submission the same autograded points (bonus included), else no timing."""
+    differ = {s: (stock["scores"][s], ours["scores"].get(s)) for s in stock["scores"]
+              if ours["scores"].get(s) != stock["scores"][s]}
+    if differ:
+        raise SystemExit(f"stock nbgrader and `autograder grade` ({label}) disagree on {len(differ)} submission(s) "
+                         f"(stock, ours): {dict(list(differ.items())[:10])}")
 
 
 def main() -> None:
@@ -123,6 +152,10 @@ def main() -> None:
         stock_s, stock = run_stock(submissions, course, assignment, scratch)
         ours_s, ours = run_ours(submissions, course, assignment, scratch, args.workers, sandboxed=True)
         bare_s, bare = run_ours(submissions, course, assignment, scratch, args.workers, sandboxed=False)
+    check_agreement(stock, ours, "sandbox")
+    check_agreement(stock, bare, "no sandbox")
+    for result in (stock, ours, bare):
+        result.pop("scores")
     ratio = stock_s / ours_s
     result = {"assignment": assignment, "submissions": len(submissions), "workers": args.workers,
               "cpu_count": os.cpu_count(), "machine": platform.platform(),

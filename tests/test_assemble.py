@@ -34,7 +34,7 @@ def test_source_roles_points_and_expected_checks(source):
     roles = {c.grade_id: c.role for c in source.cells}
     assert roles["gaussian_kl_answer"] == "solution" and roles["derivation"] == "manual"
     assert roles["test_gaussian_kl"] == TEST and roles["imports"] == "locked"
-    assert source.max_score == 4 and source.bonus_max == 1 and source.manual_max == 2
+    assert source.max_score == 4 and source.bonus_max == 1 and source.manual_max == 3  # derivation 2 + task 1
     test = source.by_id()["test_gaussian_kl"]
     assert [(e.name, e.kind) for e in test.expected] == [("gaussian_kl", "visible"), ("gaussian_kl", "hidden")]
 

@@ -216,3 +216,45 @@ def test_gpu_ch4_vae_forward_matches_cpu_and_training_improves():
     history = train_vae(model, x_train, x_test, epochs=20, device=cuda)
     assert next(model.parameters()).device.type == "cuda"
     assert history["test_elbo"][-1] > before + 15.0 and history["test_elbo"][-1] > -23.5
+
+
+# ---------------------------------------------------------------- the chapters themselves, run as a reader runs them
+# (VAE_DEVICE=auto): each must pick CUDA and do its work there. A chapter that hard-codes the CPU
+# (`device = torch.device("cpu")`) reports device cpu; one that asks get_device() but leaves its tensors on the CPU
+# allocates no CUDA memory. Both fail here, though every library-level test above passes.
+
+GPU_CHECK = """
+import json as _json
+import torch as _torch
+print("VAE_GPU_CHECK " + _json.dumps({"device": str(device),
+      "max_allocated": _torch.cuda.max_memory_allocated() if _torch.cuda.is_available() else 0}))
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", ["intro", "ch1_maximum_likelihood", "ch2_latent_variable_models",
+                                     "ch3_autoencoders_pca", "ch4_variational_autoencoders", "ch5_elbo",
+                                     "ch6_reparameterization"])
+def test_gpu_chapter_runs_on_cuda(chapter, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+
+    _cuda_or_skip()
+    book = Path(__file__).resolve().parents[1] / "book"
+    notebook = jupytext.read(book / f"{chapter}.md")
+    notebook.cells.append(nbformat.v4.new_code_cell(GPU_CHECK))
+    monkeypatch.setenv("VAE_DEVICE", "auto")
+    monkeypatch.setenv("VAE_BOOK_FAST", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    NotebookClient(notebook, timeout=1200, kernel_name="python3",
+                   resources={"metadata": {"path": str(book)}}).execute()
+    printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
+    report = json.loads(printed.split("VAE_GPU_CHECK ", 1)[1])
+    assert report["device"].startswith("cuda"), f"{chapter} computed on {report['device']}, not on CUDA"
+    assert report["max_allocated"] > 0, f"{chapter} allocated no CUDA memory: its tensors stayed on the CPU"
+    print(f"{chapter}: device {report['device']}, peak CUDA memory {report['max_allocated'] / 2**20:.1f} MiB")

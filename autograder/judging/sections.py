@@ -4,6 +4,7 @@ anchor of the built page) and its title as the book shows it. Feedback shows it 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 # chapter number -> (document, title); the documents live in book/
@@ -40,3 +41,18 @@ class Reading:
 
 def describe(readings: tuple[Reading, ...]) -> str:
     return "; ".join(str(r) for r in readings)
+
+
+BOOK_URL_VARIABLE = "VAE_BOOK_URL"
+
+
+def book_url(override: str | None = None) -> str:
+    """Where feedback and the self-check link to: ``override`` (``--book-url``), else the environment variable
+    VAE_BOOK_URL (e.g. the published book), else the local build of this repository (``_build/html``, made by
+    ``make book``). No trailing slash."""
+    from pathlib import Path
+
+    chosen = override or os.environ.get(BOOK_URL_VARIABLE)
+    if chosen:
+        return chosen.rstrip("/")
+    return (Path(__file__).resolve().parents[2] / "_build" / "html").as_uri()

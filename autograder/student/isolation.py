@@ -1,11 +1,11 @@
 """One isolation domain per submission, built by unprivileged system calls inside the grading sandbox.
 
-The zygote (autograder.student.zygote) forks a monitor per submission; the monitor calls :func:`new_namespaces`
-and forks the submission's first process, which calls :func:`enter_private_filesystem` and
-:func:`drop_privileges` before it reads anything of the submission. Then the submission has:
+The zygote (autograder.student.zygote) forks a monitor per submission; the monitor calls :func:`new_namespaces` and
+:func:`enter_private_filesystem`, spawns the namespace's init and forks the submission's process, which calls
+:func:`drop_privileges` (and the rest below) before it reads anything of the submission. Then the submission has:
 
 * its own user namespace (uid 0 inside, mapped to the sandbox's unprivileged uid outside, no capability left),
-* its own PID namespace (its first process is PID 1: when it ends, the kernel kills every process it started),
+* its own PID namespace (when its init ends, with the monitor, the kernel kills every process in it),
 * its own mount namespace with a fresh, size-limited tmpfs on /tmp (its working directory and HOME) and on
   /dev/shm (POSIX shared memory and semaphores), which no other submission ever sees,
 * its own IPC namespace (System V shared memory, message queues and semaphores die with it),
@@ -13,7 +13,8 @@ and forks the submission's first process, which calls :func:`enter_private_files
   session keyring.
 
 With every capability dropped (bounding set included, securebits locked) it can neither unmount these file
-systems to look underneath nor mount new ones. Measured: about 15-30 ms per submission.
+systems to look underneath nor mount new ones. Measured: a few milliseconds per submission, beyond the two copies
+of the zygote's memory (the monitor and the submission's process) that each job costs anyway.
 """
 
 from __future__ import annotations

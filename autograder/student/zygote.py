@@ -49,41 +49,25 @@ def report_fatal(job: socket.socket, error: BaseException) -> None:
         pass
 
 
-def run_as_child_of_init(job: socket.socket, shell) -> int:
-    """This process is PID 1 of the submission's PID namespace: it only reaps. The submission runs in its child,
-    where signals behave as usual (PID 1 ignores every signal it has no handler for, even its own SIGKILL)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            os.setsid()
-            from .child import run_submission
-
-            code = run_submission(job, shell, "/tmp")
-        except BaseException as error:  # noqa: BLE001
-            report_fatal(job, error)
-            code = 70
-        finally:
-            os._exit(code)
-    job.close()
-    while True:
-        try:
-            reaped, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 70
-        if reaped == pid:
-            code = os.waitstatus_to_exitcode(status)
-            return code if code >= 0 else 128 - code
+# The submission's PID namespace needs an init (PID 1), which the kernel treats specially (it ignores every
+# signal it has no handler for) and which must die with the monitor. A tiny program is spawned for it, cheaply
+# (no copy of the zygote's memory), with no capability and killed by the kernel when the monitor dies; the
+# submission itself is then an ordinary process of that namespace.
+NAMESPACE_INIT = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--inh-caps=-all", "--bounding-set=-all",
+                  "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked,+keep_caps_locked",
+                  "--", "/usr/bin/sleep", "infinity"]
 
 
 def isolated_monitor(shell, config: dict):
-    """The per-job handler of a sandboxed zygote: the monitor (this forked child) makes the namespaces and forks
-    the submission's first process (PID 1 of the new PID namespace); it waits for it and exits with its status.
-    Killing the monitor kills the submission: its first process dies with its parent, and with it every process
-    of its PID namespace."""
+    """The per-job handler of a sandboxed zygote. The monitor (this forked child) makes the submission's
+    namespaces and file systems, spawns the namespace's init, forks the submission and waits for it. Killing the
+    monitor ends the submission: the init dies with its parent, and with the init every process of the PID
+    namespace; the submission's own process also dies with the monitor."""
 
     def handle(job: socket.socket) -> int:
         isolation.new_namespaces()
+        isolation.enter_private_filesystem(config["tmp_bytes"], config["shm_bytes"])
+        init = os.posix_spawn(NAMESPACE_INIT[0], NAMESPACE_INIT, {"PATH": "/usr/bin:/bin"})
         alive_read, alive_write = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -95,11 +79,14 @@ def isolated_monitor(shell, config: dict):
                     os._exit(code)  # the monitor died before the line above took effect
                 os.close(alive_read)
                 isolation.set_dumpable(True)  # its own /proc files (oom_score_adj) become its own
-                isolation.enter_private_filesystem(config["tmp_bytes"], config["shm_bytes"])
+                isolation.prefer_oom_kill()  # inherited by the submission's processes
+                isolation.set_dumpable(False)
                 isolation.new_session_keyring()
-                isolation.prefer_oom_kill()
                 isolation.drop_privileges()
-                code = run_as_child_of_init(job, shell)
+                os.setsid()
+                from .child import run_submission
+
+                code = run_submission(job, shell, "/tmp")
             except BaseException as error:  # noqa: BLE001
                 report_fatal(job, error)
                 code = 70
@@ -109,6 +96,9 @@ def isolated_monitor(shell, config: dict):
         job.close()
         isolation.drop_privileges()  # the monitor only waits from here on
         _, status = os.waitpid(pid, 0)
+        os.kill(init, signal.SIGKILL)  # and with the init, whatever the submission left running
+        os.waitpid(init, 0)
+        os.close(alive_write)
         code = os.waitstatus_to_exitcode(status)
         return code if code >= 0 else 128 - code
 

@@ -1,0 +1,65 @@
+"""The host side of the sandbox on its own: SandboxPool runs jobs, keeps limits, and replaces a zygote whose
+cgroup still holds processes of a finished job (a defence in depth: the PID namespace should have ended them)."""
+
+import shutil
+
+import pytest
+
+from autograder.executor import SandboxPool
+
+SANDBOX = shutil.which("bwrap") is not None
+
+
+def job(*sources: str, cell_timeout: float = 20, notebook_timeout: float = 60) -> dict:
+    return {"job": "t", "master_seed": 1, "cell_timeout_s": cell_timeout, "notebook_timeout_s": notebook_timeout,
+            "files_dir": None, "cells": [{"position": i, "source": s, "grade_id": None} for i, s in enumerate(sources)]}
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["sandboxed", "plain"])
+def pool(request):
+    if request.param and not SANDBOX:
+        pytest.skip("bubblewrap is not installed")
+    with SandboxPool(1, sandboxed=request.param) as made:
+        yield made
+
+
+def test_cells_run_in_order_and_report_their_output(pool):
+    run = pool.run(job("x = 41", "print(x + 1)"))
+    assert run["status"] == "ok" and [c["stdout"] for c in run["cells"]] == ["", "42\n"], run
+
+
+def test_a_process_exit_is_a_crash_with_its_code(pool):
+    run = pool.run(job("import os; os._exit(3)", "print('never')"))
+    assert run["status"] == "crashed" and run["ended"] == "exit code 3" and run["cells"] == [], run
+
+
+def test_the_notebook_budget_ends_the_run(pool):
+    run = pool.run(job("x = 1", "import time; time.sleep(30)", cell_timeout=60, notebook_timeout=3))
+    assert run["status"] == "timeout" and len(run["cells"]) == 1, run
+
+
+class FakeGroup:
+    """A cgroup whose process list the test controls."""
+
+    def __init__(self):
+        self.extra: set[int] = set()
+
+    def processes(self) -> set[int]:
+        return {1, 2, 3} | self.extra
+
+    def remove(self) -> None:
+        pass
+
+
+def test_a_zygote_with_leftover_processes_is_replaced_before_its_next_job():
+    with SandboxPool(1, sandboxed=False) as pool:
+        server = pool._idle.get()
+        pool._idle.put(server)
+        fake = FakeGroup()
+        pool._groups[id(server)] = fake
+        assert pool.run(job("x = 1"))["status"] == "ok"  # records the baseline
+        fake.extra = {99}  # a process of the finished job is still in the cgroup
+        assert pool.run(job("x = 1"))["status"] == "ok"
+        replacement = pool._idle.get()
+        pool._idle.put(replacement)
+        assert replacement is not server and server.process.poll() is not None
