@@ -284,6 +284,9 @@ def test_a_lost_scheduler_stops_the_batch_clearly_and_the_same_command_runs_agai
         cluster.add_worker(name="again")
         again = subprocess.run([*command, "--no-progress"], capture_output=True, text=True, timeout=GRADE_TIMEOUT_S)
     assert again.returncode == 0, again.stderr[-3000:]
+    resumed = re.search(r"(\d+) of 8 submission\(s\) were already graded into .*; grading the (\d+) missing",
+                        again.stderr)
+    assert resumed and int(resumed.group(1)) >= 1, again.stderr[-3000:]  # the journal kept what was finished
     graded = rows(output)
     assert sorted(graded) == students
     assert all(r["status"] == "ok" and float(r["score"]) == 5 for r in graded.values()), graded
