@@ -362,7 +362,7 @@ class DaskPool:
     """``run(job) -> run dict`` on a Dask cluster; safe to call from many threads (see the module's docstring).
 
     ``size``: how many grader threads should call ``run``. ``limits_note``: what the nodes' first look found
-    weaker than intended (no cgroups), or None. ``peak_slots``: the most submissions the cluster ran at once."""
+    weaker than intended (no cgroups), or None."""
 
     def __init__(self, scheduler: str, log_path: Path | None = None, sandboxed: bool = True,
                  limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu",
@@ -382,7 +382,6 @@ class DaskPool:
         self._in_flight = 0
         self._again_waiting = 0  # later runs of a submission waiting for a slot (they go first)
         self._started: set = set()  # the submissions (job ids) that had a run already
-        self.peak_slots = 0  # the most task slots the cluster offered during the batch (for the summary)
         self._lost: str | None = None
         self._closing = False
         self._files_future = None
@@ -526,7 +525,6 @@ class DaskPool:
                     if self._closing:
                         raise ClusterLost("the grader closed its connection to the Dask cluster")
                     slots = self._slots()
-                    self.peak_slots = max(self.peak_slots, sum(slots.values()))
                     if slots and self._in_flight < sum(slots.values()) and (again or not self._again_waiting):
                         self._in_flight += 1
                         return sorted(slots) if self._refused else None
