@@ -5,9 +5,10 @@
 
 * The grader (:class:`DaskPool`) submits one Dask task per run of a notebook and waits for its run dict. It judges
   what comes back itself (autograder.judge_server) and is the only writer of the gradebook and the outputs. It
-  ships the release's data files to the cluster once (``scatter(broadcast=True)``). It keeps as many runs in
-  flight as the cluster has task slots right now (refreshed every few seconds, so workers that join or leave change
-  it), and asks for the Dask resource ``GPU`` when grading with ``--device cuda``.
+  ships the release's data files to the cluster once (``scatter(broadcast=True)``). It keeps twice as many runs in
+  flight as the cluster has task slots right now (one running and one queued per slot; refreshed every few
+  seconds, so workers that join or leave change it), and asks for the Dask resource ``GPU`` when grading with
+  ``--device cuda``.
 * A Dask worker (:func:`run_on_node`) never runs student code in its own process: it keeps a node-local
   SandboxPool (one pre-warmed zygote per worker thread, each in its own bubblewrap sandbox and cgroup, created on
   the first task of the batch) and hands it the job, exactly as local grading does. The data files are written once
@@ -53,6 +54,7 @@ CONNECT_TIMEOUT_S = 30.0  # reaching the scheduler at the start of a batch
 REFRESH_S = 2.0  # how often the grader reads the cluster's workers (task slots, departures)
 NODE_CHECK_TIMEOUT_S = 60.0  # the first look at every worker (bubblewrap, versions, cgroups)
 MIN_GRADER_THREADS = 256  # grader threads wait for a task slot; the cluster may grow after the start
+QUEUED_PER_SLOT = 1  # runs waiting in Dask's queue per task slot: a worker starts its next run without a round trip
 MAX_SUBMITS = 100  # tries of one run (each refusal moves it to another node)
 WAITING_NOTE_S = 60.0  # how often "waiting for Dask workers" is repeated
 IDLE_POOL_S = 600.0  # a node closes another batch's idle pool after this long
@@ -501,7 +503,7 @@ class DaskPool:
         """How many grader threads should call ``run``: more than the cluster's slots (a thread waits at the gate
         for a free one, and the cluster may grow)."""
         with self._cond:
-            return max(MIN_GRADER_THREADS, 2 * sum(self._slots().values()))
+            return max(MIN_GRADER_THREADS, 2 * (1 + QUEUED_PER_SLOT) * sum(self._slots().values()))
 
     def _no_node_reason(self) -> str:
         reasons = [self._refused[a] for a in sorted(self._refused) if a in self._workers]
@@ -511,7 +513,7 @@ class DaskPool:
                            f"workers with `dask worker ... --resources {GPU}=1`)")
         return "no Dask worker can run it: " + "; ".join(reasons)
 
-    # -- the gate: at most as many runs in flight as the cluster has slots ---------------------------------
+    # -- the gate: runs in flight, at most (1 + QUEUED_PER_SLOT) per task slot of the cluster --------------
     def _take_slot(self, again: bool) -> list[str] | None:
         """Blocks until a slot is free; ``again`` (a submission's later run, after a crash) goes before first runs.
         Returns the workers the task may run on (None: any). Raises NoNode when workers exist but none can run it,
@@ -525,7 +527,8 @@ class DaskPool:
                     if self._closing:
                         raise ClusterLost("the grader closed its connection to the Dask cluster")
                     slots = self._slots()
-                    if slots and self._in_flight < sum(slots.values()) and (again or not self._again_waiting):
+                    capacity = (1 + QUEUED_PER_SLOT) * sum(slots.values())
+                    if slots and self._in_flight < capacity and (again or not self._again_waiting):
                         self._in_flight += 1
                         return sorted(slots) if self._refused else None
                     if not slots and self._workers:
