@@ -49,6 +49,7 @@ bench: setup
 	bash scripts/install_system_deps.sh
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/bench_build.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/bench_grading.py
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/bench_dask.py
 
 clean:
 	rm -rf _build

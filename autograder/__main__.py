@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--book-url", help="where feedback links to the book (default: $VAE_BOOK_URL, else the "
                                           "local build _build/html)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--scheduler", help="grade on a running Dask cluster, e.g. tcp://HOST:8786 (see the README); "
+                                           "--workers is then ignored: the cluster's workers decide")
+    grade.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                       help="the notebooks' VAE_DEVICE; cuda gives each sandbox the GPU (on a cluster: workers "
+                            "started with --resources GPU=1)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code WITHOUT the bubblewrap sandbox (only for trusted submissions; "
                             "needed where bwrap is not installed)")
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f" ({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
     from .course import UsageError
+    from .executor import ClusterLost
     from .nbgrader_cli import NbgraderError
 
     try:
@@ -124,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}\n(an existing gradebook.db whose assignment has submissions cannot take changed "
               f"cells: grade into a new --output folder)", file=sys.stderr)
         return 1
+    except ClusterLost as error:
+        print(f"error: {error}\nEvery submission graded so far is recorded in the output folder's "
+              f"grading-journal.jsonl; run the same command again once the Dask cluster is back.", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         if args.command == "grade":
             print("\nautograder: interrupted. Every submission graded so far is recorded in the output folder's "
@@ -154,9 +164,21 @@ def run(args) -> int:
             raise UsageError("--workers must be at least 1")
         output = Path(args.output) if args.output else Path("grading-output") / assignment.id
         seeds = read_seeds(Path(args.seeds_from)) if args.seeds_from else None
+        pool_factory = None
+        if args.scheduler:  # the sandboxes run on a Dask cluster's workers (autograder.distributed)
+            from .distributed import DaskPoolFactory
+
+            pool_factory = DaskPoolFactory(args.scheduler, args.device)
+        elif args.device != "cpu":
+            from functools import partial
+
+            from .batch import local_pool
+
+            pool_factory = partial(local_pool, device=args.device)
         batch = grade_batch(assignment, Path(args.submissions), output, args.workers, args.cell_timeout,
                             args.notebook_timeout, progress=not args.no_progress, seeds=seeds,
-                            use_sandbox=not args.no_sandbox, regrade=args.regrade, book_url=args.book_url)
+                            use_sandbox=not args.no_sandbox, regrade=args.regrade, book_url=args.book_url,
+                            pool_factory=pool_factory)
         statuses: dict[str, int] = {}
         for row in batch.rows:
             statuses[row.result.status] = statuses.get(row.result.status, 0) + 1

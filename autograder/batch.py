@@ -108,10 +108,10 @@ class LocalExecutor:
             self.judges.close()
 
 
-def local_pool(size: int, use_sandbox: bool, log_path: Path, files_host: Path) -> SandboxPool:
+def local_pool(size: int, use_sandbox: bool, log_path: Path, files_host: Path, device: str = "cpu") -> SandboxPool:
     """``size`` pre-warmed zygotes on this machine (each in its own sandbox unless ``use_sandbox`` is False)."""
     pool = SandboxPool(size, threads_per_job=max(1, (os.cpu_count() or 1) // size), log_path=log_path,
-                       sandboxed=use_sandbox, assignment_files=files_host)
+                       sandboxed=use_sandbox, assignment_files=files_host, device=device)
     if pool.limits_note:
         say(pool.limits_note)
     return pool
@@ -157,7 +157,7 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
-    if use_sandbox and not sandbox.sandbox_available():
+    if use_sandbox and not getattr(pool_factory, "remote", False) and not sandbox.sandbox_available():
         raise UsageError("the grading sandbox needs bubblewrap (bwrap) and setpriv, and they are not installed: "
                          "install them (apt-get install bubblewrap), or pass --no-sandbox to grade without "
                          "protection (only for trusted submissions)")

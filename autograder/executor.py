@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -35,6 +36,12 @@ CELL_GRACE_S = 5.0  # beyond a cell's limit before a cell that ignores its inter
 
 class ForkServerDied(RuntimeError):
     pass
+
+
+class ClusterLost(BaseException):  # ends the batch, like KeyboardInterrupt
+    """The machines that run the sandboxes are gone (a Dask cluster's scheduler: autograder.distributed). Not an
+    Exception on purpose: the batch's per-submission handlers must let it through instead of writing an error row;
+    the command catches it, says what happened, and a later run of the same command grades what is missing."""
 
 
 class ForkServer:
@@ -128,6 +135,16 @@ class ForkServer:
         self.control.close()
 
 
+DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
+
+
+def check_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``: what the notebook gets as VAE_DEVICE (vaelib.get_device)."""
+    if not DEVICE.match(device or ""):
+        raise ValueError(f"device {device!r}: use cpu, cuda or cuda:N")
+    return device
+
+
 def log_line(log, text: str) -> None:
     if log is not subprocess.DEVNULL:
         log.write(f"autograder: {text}\n".encode())
@@ -150,17 +167,20 @@ class SandboxPool:
     ``run(job)`` is safe to call from several threads; each call borrows one idle zygote."""
 
     def __init__(self, size: int, threads_per_job: int = 1, log_path: Path | None = None, sandboxed: bool = True,
-                 limits: Limits | None = None, assignment_files: Path | None = None):
+                 limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu"):
         self.size = max(1, size)
         self.sandboxed = sandboxed
         self.limits = limits or Limits()
         self.assignment_files = assignment_files
         self.threads_per_job = threads_per_job
+        self.device = check_device(device)  # the notebook's VAE_DEVICE; "cuda": the sandbox gets the GPU's devices
+        self.gpu = self.device.startswith("cuda")
         self.cgroups = CgroupFactory(self.limits) if sandboxed else None
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self._idle: queue.Queue[ForkServer] = queue.Queue()
         self._all: list[ForkServer] = []
         self._groups: dict[int, ResourceGroup] = {}
+        self._uids: dict[int, sandbox.UidClaim] = {}
         self._baselines: dict[int, set[int]] = {}  # the processes of each zygote's cgroup between jobs
         self._numbers = itertools.count(1)
         self._spawned = 0
@@ -172,6 +192,9 @@ class SandboxPool:
     def limits_note(self) -> str | None:
         """Why memory and process limits are weaker than intended (shown once per batch), or None."""
         if self.cgroups is not None and not self.cgroups.available:
+            if self.gpu:
+                return (f"no cgroup for the sandbox ({self.cgroups.reason}): with --device cuda the memory of a "
+                        f"submission is NOT limited (CUDA cannot start under RLIMIT_AS)")
             return (f"no cgroup for the sandbox ({self.cgroups.reason}): memory is limited per process "
                     f"(RLIMIT_AS {self.limits.memory_bytes >> 20} MiB), which shared memory escapes")
         return None
@@ -183,20 +206,23 @@ class SandboxPool:
         config = {"sandboxed": self.sandboxed, "tmp_bytes": self.limits.tmp_bytes,
                   "shm_bytes": self.limits.shm_bytes}
         if self.sandboxed:
-            uid = sandbox.uid_for_slot(number)  # a replacement never shares a uid with a sandbox still dying
+            # a uid no other zygote on this machine holds (another batch, another Dask worker), and a replacement
+            # never shares a uid with a sandbox still dying
+            claim = sandbox.claim_uid(number)
             group = self.cgroups.make(f"zygote-{number}") if self.cgroups.available else None
 
             def argv_for(fd: int) -> list[str]:
                 inner = sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=True)
-                return sandbox.command(inner, uid, self.assignment_files)
+                return sandbox.command(inner, claim.uid, self.assignment_files, gpu=self.gpu)
 
             def preexec() -> None:
                 if group is not None:
                     group.attach_self()
-                sandbox.apply_rlimits(self.limits)
+                sandbox.apply_rlimits(self.limits, address_space=not self.gpu)
 
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap clears it and sets its own
             server = ForkServer(argv_for, env, self._log, preexec, name="grading sandbox")
+            self._uids[id(server)] = claim
             if group is not None:
                 self._groups[id(server)] = group
         else:
@@ -226,9 +252,20 @@ class SandboxPool:
         group = self._groups.pop(id(server), None)
         if group is not None:
             group.remove()
+        claim = self._uids.pop(id(server), None)
+        if claim is not None:
+            claim.release()
         with self._lock:
             self._all.remove(server)
         return self._spawn()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Until every zygote has started; raises ForkServerDied (the first failure) if one cannot start."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            servers = list(self._all)
+        for server in servers:
+            server.wait_ready(max(0.0, deadline - time.monotonic()))
 
     def run(self, job: dict) -> dict:
         server = self._idle.get()
@@ -264,7 +301,7 @@ class SandboxPool:
             return {"job": job.get("job"), "status": "error", "ended": str(error), "cells": [], "seconds": 0.0}, False
         cells, status, note = [], "ok", None
         try:
-            payload = dict(job, threads=job.get("threads", self.threads_per_job),
+            payload = dict(job, threads=job.get("threads", self.threads_per_job), device=self.device,
                            files_dir=sandbox.ASSIGNMENT_FILES if self.sandboxed else job.get("files_dir"))
             sock.sendall(json.dumps(payload).encode() + b"\n")
             status, note = self._collect(sock, job, cells, start)
@@ -323,6 +360,8 @@ class SandboxPool:
             server.close()
         for group in self._groups.values():
             group.remove()
+        for claim in self._uids.values():
+            claim.release()
         if self.cgroups is not None:
             self.cgroups.remove_all()
         if self._log is not subprocess.DEVNULL:

@@ -180,27 +180,31 @@ CRASHED = ("crashed", "error")
 def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: int = MAX_RESTARTS) -> dict:
     """Run the notebook; if its process dies in a cell (os._exit, a signal, a segfault), mark that cell as crashed
     and run the rest again in a fresh process: every cell except the crashed ones and the test cells that already
-    reported (the answer cells run again to rebuild the functions). The notebook budget covers all attempts.
+    reported (the answer cells run again to rebuild the functions). The notebook budget covers all attempts: the
+    seconds their processes ran (each run dict's "seconds"), not time spent waiting for a free sandbox or node.
 
+    A run marked ``"final": True`` (e.g. a submission whose Dask workers kept dying) is not run again.
     Returns one run dict as ``run_job`` does, with the messages of all attempts merged."""
     cells = job["cells"]
     budget = float(job["notebook_timeout_s"])
     start = time.monotonic()
+    used = 0.0
     messages: dict[int, dict] = {}
     crashes: list[str] = []
     skip: set[int] = set()
     run: dict = {}
     for attempt in range(max_restarts + 1):
-        remaining = budget - (time.monotonic() - start)
+        remaining = budget - used
         todo = [c for c in cells if c["position"] not in skip
                 and not (c.get("grade_id") and c["position"] in messages)]
         if remaining <= 0 or not todo:
             break
         run = run_job(dict(job, cells=todo, notebook_timeout_s=remaining))
+        used += float(run.get("seconds") or 0.0)
         reported = [m for m in run.get("cells") or [] if isinstance(m, dict) and isinstance(m.get("position"), int)]
         for message in reported:
             messages.setdefault(message["position"], message)
-        if run.get("status") not in CRASHED:
+        if run.get("status") not in CRASHED or run.get("final"):  # final: running it again cannot help
             break
         done = {m["position"] for m in reported}
         crashed = next((c for c in todo if c["position"] not in done), None)

@@ -21,6 +21,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -116,8 +117,12 @@ class JudgePool:
     limited child and returns its result, or raises JudgeFailed."""
 
     def __init__(self, warm: list[str] | None = None, log_path: Path | None = None,
-                 timeout_s: float = JUDGE_TIMEOUT_S, memory_bytes: int = JUDGE_MEMORY_BYTES):
+                 timeout_s: float = JUDGE_TIMEOUT_S, memory_bytes: int = JUDGE_MEMORY_BYTES,
+                 parallel: int | None = None):
         self.timeout_s = timeout_s
+        # at most one judging per core at once: with runs on a cluster, finished runs can arrive faster than they are
+        # judged, and dozens of judges sharing a few cores would all run past their time limit
+        self._parallel = threading.BoundedSemaphore(parallel or len(os.sched_getaffinity(0)))
         self._numbers = iter(range(1, 1 << 62))
         package_parent = str(Path(__file__).resolve().parents[1])
         config = {"warm": warm or [], "timeout_s": timeout_s, "memory_bytes": memory_bytes}
@@ -132,6 +137,10 @@ class JudgePool:
         self.server = ForkServer(argv_for, env, self._log, name="judge server")
 
     def call(self, function, *args):
+        with self._parallel:
+            return self._call(function, *args)
+
+    def _call(self, function, *args):
         self.server.wait_ready()
         number = next(self._numbers)
         try:

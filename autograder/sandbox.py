@@ -19,6 +19,8 @@ Layers, from the outside in (what each one stops is in the README's threat model
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import os
 import resource
 import shutil
@@ -128,8 +130,16 @@ def zygote_argv(config_json: str, sandboxed: bool) -> list[str]:
     return [python, "-I", "-c", bootstrap, config_json]
 
 
-def command(inner: list[str], uid: int, assignment_files: Path | None = None) -> list[str]:
-    """The bwrap command line that runs ``inner`` as ``uid`` inside a fresh sandbox."""
+def gpu_device_nodes() -> list[str]:
+    """The NVIDIA device nodes a CUDA program opens: /dev/nvidiactl, /dev/nvidia-uvm (and -uvm-tools), one
+    /dev/nvidiaN per GPU, /dev/nvidia-modeset, and /dev/nvidia-caps/ (MIG) where the driver made them."""
+    return sorted(glob.glob("/dev/nvidia*"))
+
+
+def command(inner: list[str], uid: int, assignment_files: Path | None = None, gpu: bool = False) -> list[str]:
+    """The bwrap command line that runs ``inner`` as ``uid`` inside a fresh sandbox. ``gpu``: the NVIDIA device
+    nodes are bound into the sandbox's /dev (the driver's libraries come with /usr), and CUDA_VISIBLE_DEVICES is
+    passed on when the grader's environment sets it."""
     bwrap, setpriv = bwrap_path(), shutil.which("setpriv")
     if bwrap is None or setpriv is None:
         raise RuntimeError("bubblewrap (bwrap) and setpriv are needed for the grading sandbox")
@@ -147,7 +157,13 @@ def command(inner: list[str], uid: int, assignment_files: Path | None = None) ->
         made.add(inside)
     if assignment_files is not None:
         args += ["--ro-bind", str(assignment_files), ASSIGNMENT_FILES]
-    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/",
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if gpu:
+        for node in gpu_device_nodes():
+            args += ["--dev-bind-try", node, node]
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            args += ["--setenv", "CUDA_VISIBLE_DEVICES", os.environ["CUDA_VISIBLE_DEVICES"]]
+    args += ["--chdir", "/",
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/tmp",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "IPYTHONDIR", "/tmp/.ipython",
              "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib", "--setenv", "MPLBACKEND", "Agg"]
@@ -158,7 +174,50 @@ def command(inner: list[str], uid: int, assignment_files: Path | None = None) ->
 
 def uid_for_slot(number: int) -> int:
     """The host uid of the ``number``-th zygote of a batch (cycling through 1,000 uids)."""
-    return SANDBOX_UID_BASE + number % 1000
+    return SANDBOX_UID_BASE + number % SANDBOX_UIDS
+
+
+SANDBOX_UIDS = 1000
+UID_LOCK_DIR = Path("/run/lock/autograder-sandbox-uids")
+
+
+class UidClaim:
+    """A sandbox uid that no other zygote on this machine holds while the claim is open, whichever process (a
+    second `grade`, another Dask worker on the same node) started it: an exclusive flock on a file named after the
+    uid. The kernel drops the lock when the claiming process dies, so a killed grader frees its uids."""
+
+    def __init__(self, uid: int, fd: int):
+        self.uid = uid
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _uid_lock_dir() -> Path:
+    directory = UID_LOCK_DIR if UID_LOCK_DIR.parent.is_dir() else Path("/tmp/autograder-sandbox-uids")
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if not directory.is_dir() or directory.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise RuntimeError(f"{directory} (the sandbox uid locks) is not a private folder of this user: remove it")
+    return directory
+
+
+def claim_uid(number: int) -> UidClaim:
+    """The first free uid from ``uid_for_slot(number)`` on (so a replacement never reuses a dying sandbox's uid)."""
+    directory = _uid_lock_dir()
+    for offset in range(SANDBOX_UIDS):
+        uid = uid_for_slot(number + offset)
+        fd = os.open(directory / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return UidClaim(uid, fd)
+    raise RuntimeError(f"all {SANDBOX_UIDS} sandbox uids ({SANDBOX_UID_BASE}...) are in use on this machine")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -267,9 +326,12 @@ class CgroupFactory:
         ResourceGroup(list(reversed(self._made)), []).remove()
 
 
-def apply_rlimits(limits: Limits) -> None:
-    """Set in the zygote's bwrap before exec; inherited by the zygote and every submission."""
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+def apply_rlimits(limits: Limits, address_space: bool = True) -> None:
+    """Set in the zygote's bwrap before exec; inherited by the zygote and every submission. ``address_space=False``
+    (a GPU sandbox): no RLIMIT_AS, because the CUDA driver reserves far more virtual address space than it uses and
+    fails to start under a few GiB; the cgroup's memory limit then bounds what the submission really uses."""
+    if address_space:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))

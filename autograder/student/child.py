@@ -47,12 +47,16 @@ def prepare_workdir(files_dir: str | None, root: str) -> str:
     return workdir
 
 
-def reset_environment(root: str, threads: int) -> None:
-    """Only what a notebook needs; nothing that mentions grading. HOME and the caches are under ``root``."""
+def reset_environment(root: str, threads: int, device: str = "cpu") -> None:
+    """Only what a notebook needs; nothing that mentions grading. HOME and the caches are under ``root``.
+    ``device`` becomes VAE_DEVICE (vaelib.get_device); with a GPU, the sandbox's CUDA_VISIBLE_DEVICES stays."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # set by the grader's bwrap command, never by a submission
     os.environ.clear()
     os.environ.update(ENVIRONMENT, HOME=os.path.join(root, "home"), TMPDIR=root,
                       IPYTHONDIR=os.path.join(root, ".ipython"), MPLCONFIGDIR=os.path.join(root, ".matplotlib"),
-                      OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+                      OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), VAE_DEVICE=device)
+    if visible is not None and device != "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible
     for name in ("HOME", "IPYTHONDIR", "MPLCONFIGDIR"):
         os.makedirs(os.environ[name], exist_ok=True)
 
@@ -61,7 +65,7 @@ def run_submission(job_socket: socket.socket, shell, root: str) -> int:
     """Run the job arriving on ``job_socket`` with ``root`` as its private writable folder. Returns an exit code."""
     job = read_job(job_socket)
     threads = max(1, int(job.get("threads", 1)))
-    reset_environment(root, threads)
+    reset_environment(root, threads, str(job.get("device") or "cpu"))
     os.chdir(prepare_workdir(job.get("files_dir"), root))
     import torch
 
