@@ -85,12 +85,15 @@ def _judge_child(config: dict):
 
 
 def warm_up(check_names: list[str]) -> None:
-    """Compute and cache the references of the visible cases (the same for every submission)."""
+    """Compute and cache the references that are the same for every submission: those of the visible cases, and
+    those a judge names itself (Judge.warm: ps3's pool of hidden IWAE networks)."""
     from .judging import JUDGES, prepared_cases
     from .student.probes import VISIBLE_SEED
 
     for name in check_names:
         judge_def = JUDGES.get(name)
+        if judge_def is not None and judge_def.warm is not None:
+            judge_def.warm()
         if judge_def is None or judge_def.statistics is None:
             continue
         for case in prepared_cases(name, VISIBLE_SEED, "visible"):

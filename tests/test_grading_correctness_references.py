@@ -296,15 +296,17 @@ def test_heavy_tails_keep_the_spread_and_mean_tests_conservative():
 
 @pytest.mark.slow
 def test_iwae_calls_keep_the_spread_and_mean_tests_conservative():
-    """The heaviest-tailed graded calls: one IWAE K = 8 estimate (excess kurtosis up to 18, skewness -1.8). 100,000
-    reference estimates are resampled into 100,000 runs of 200 calls; each test set to 1e-3 fails at most
-    _rate_bound of them."""
+    """The heaviest-tailed graded calls: one IWAE K = 8 estimate on the network of the hidden pool with the largest
+    excess kurtosis (about 21, skewness -3.4). 100,000 reference estimates are resampled into 100,000 runs of 200
+    calls; each test set to 1e-3 fails at most _rate_bound of them."""
+    from autograder.judging.ps3_elbo import _iwae_reference
     from autograder.judging.statistics import moments
     from autograder.student.cases.common import as_tensor
-    from autograder.student.cases.ps3_elbo import tiny_vae_modules
+    from autograder.student.cases.ps3_elbo import iwae_pool, tiny_vae_modules
     from vaelib.probability import iwae_bound
 
-    case = prepared_cases("iwae_bound", 609, "hidden")[1]  # the heaviest tails of seeds 600-614
+    pool = [dict(network, n_samples=8) for pair in iwae_pool() for network in pair]  # every hidden K = 8 network
+    case = max(pool, key=lambda network: float(np.max(_iwae_reference(network)["kurtosis"])))
     encoder, decoder = tiny_vae_modules(case)
     torch.manual_seed(3)
     with torch.no_grad():

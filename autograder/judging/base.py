@@ -41,6 +41,7 @@ class Judge:
     statistics: Callable | None = None  # statistics(case) -> StatSpec | None (None: an exact case)
     estimate: Callable | None = None  # estimate(case, value) -> np.ndarray (calls, components)
     statistical: Callable[[dict], bool] | None = None  # which cases are statistical (default: all, if statistics)
+    warm: Callable[[], object] | None = None  # computes references shared by every submission (once per batch)
 
 
 JUDGES: dict[str, Judge] = {}

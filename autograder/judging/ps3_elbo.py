@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 from ..student.cases.common import as_tensor
-from ..student.cases.ps3_elbo import VAE_Z_DIM, tiny_vae_modules
+from ..student.cases.ps3_elbo import IWAE_PLAN, VAE_Z_DIM, iwae_pool, tiny_vae_modules
 from .base import CheckFailure, Judge, register_judge
 from .compare import (
     case_key,
@@ -207,6 +207,13 @@ def _iwae_statistics(case):
                     kurtosis=found["kurtosis"], truth_variance=found["variance"] / IWAE_REFERENCE)
 
 
+def _warm_iwae_pool() -> None:
+    """The reference runs of the hidden pool's K = 8 networks (autograder.student.cases.ps3_elbo.iwae_pool)."""
+    for network in (network for pair in iwae_pool() for network in pair):
+        for _, n_samples, _ in IWAE_PLAN[:2]:
+            _iwae_reference(dict(network, n_samples=n_samples))
+
+
 def _iwae_estimate(case, value):
     return expect_calls(value, case["calls"], (len(case["x"]),), "the bound (one number per data point)")
 
@@ -216,6 +223,7 @@ register_judge(Judge(
     assess=statistical_assess(_iwae_statistics, _iwae_estimate, "your IWAE estimates"),
     statistics=_iwae_statistics,
     estimate=_iwae_estimate,
+    warm=_warm_iwae_pool,
     section=(Reading("ch5-iwae", "Aside: a tighter bound with more samples"),),
     what="one K-sample estimate of the importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) per data "
          "point, fresh samples on every call, stable for log-weights near -1,000",

@@ -137,11 +137,26 @@ IWAE_PLAN = [(0, 8, 200), (1, 8, 200), (2, 1, 40)]
 IWAE_VISIBLE = (8, 200)
 
 
+# The hidden K = 8 networks come from a fixed pool, the same for every student; each submission's seed picks one far
+# and one wide network from it. Their reference moments cost about 0.2 CPU-s each (autograder.judging.ps3_elbo), so
+# the judges compute them once per batch while the workers start (autograder.judge_server.warm_up), not once per
+# submission. The K = 1 case (judged by quadrature, cheap) is drawn per submission.
+IWAE_POOL_SEED = 20261202
+IWAE_POOL_SIZE = 4
+
+
+def iwae_pool() -> list[list[dict]]:
+    """IWAE_POOL_SIZE pairs [far, wide] of networks (_tiny_vae_cases), the same on every call."""
+    return [_tiny_vae_cases(np.random.default_rng([IWAE_POOL_SEED, index])) for index in range(IWAE_POOL_SIZE)]
+
+
 def _iwae_cases(rng, kind):
     if kind == "visible":
         n_samples, calls = IWAE_VISIBLE
         return _with_plan([_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))], [(0, n_samples, calls)])
-    return _with_plan([*_tiny_vae_cases(rng), _extreme_vae(rng)], IWAE_PLAN)
+    pool = iwae_pool()
+    far, wide = pool[rng.integers(IWAE_POOL_SIZE)][0], pool[rng.integers(IWAE_POOL_SIZE)][1]
+    return _with_plan([far, wide, _extreme_vae(rng)], IWAE_PLAN)
 
 
 def _iwae_call(func, case):
