@@ -83,10 +83,16 @@ def _extreme_vae(rng) -> dict:
     return case
 
 
-def tiny_vae_modules(case, dtype: str = "float32"):
+def tiny_vae_parameters(case, dtype: str = "float32") -> dict:
+    return {k: as_tensor(case[k], dtype) for k in ("A", "a", "C", "c", "W1", "b1", "W2", "b2")}
+
+
+def tiny_vae_modules(case, dtype: str = "float32", parameters: dict | None = None):
+    """(encoder, decoder), two new functions on every call; ``parameters`` (tiny_vae_parameters) saves converting
+    the arrays again when a case is called many times."""
     import torch
 
-    p = {k: as_tensor(case[k], dtype) for k in ("A", "a", "C", "c", "W1", "b1", "W2", "b2")}
+    p = parameters if parameters is not None else tiny_vae_parameters(case, dtype)
 
     def encoder(x):
         """x (batch, x_dim) -> (mu, log_var), each (batch, z_dim); log_var is the log-variance."""
@@ -120,8 +126,10 @@ def _elbo_cases(rng, kind):
 def _elbo_call(func, case):
     """Calls the student's elbo `calls` times (fresh noise each call), and records what the student's own
     gaussian_kl gives for q(z | x) (see upstream_value)."""
+    parameters = tiny_vae_parameters(case)
+
     def once():
-        encoder, decoder = tiny_vae_modules(case)
+        encoder, decoder = tiny_vae_modules(case, parameters=parameters)
         return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
 
     encoder, _ = tiny_vae_modules(case)
@@ -161,8 +169,10 @@ def _iwae_cases(rng, kind):
 
 def _iwae_call(func, case):
     """Calls the student's iwae_bound `calls` times (fresh noise each call)."""
+    parameters = tiny_vae_parameters(case)
+
     def once():
-        encoder, decoder = tiny_vae_modules(case)
+        encoder, decoder = tiny_vae_modules(case, parameters=parameters)
         return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
 
     return repeated_calls(case["calls"], once)
