@@ -153,10 +153,12 @@ def test_line_reader_returns_lines_across_chunks():
 
 
 def test_line_reader_refuses_a_message_over_its_limit_without_buffering_it():
-    reader = LineReader(feed([b"x" * 4096] * 64), max_message=100_000, max_total=10**9)
+    """4 MiB without a newline: refused once a message passes 100,000 bytes, holding at most that plus one read
+    (recv of up to 1 MiB, however the sender's writes were split)."""
+    reader = LineReader(feed([b"x" * 65536] * 64), max_message=100_000, max_total=10**9)
     with pytest.raises(BoundaryError, match="larger than"):
         reader.next_line(time.monotonic() + 10)
-    assert len(reader.pending) <= 100_000 + 4096
+    assert len(reader.pending) <= 100_000 + (1 << 20)
 
 
 def test_line_reader_refuses_a_submission_over_its_total():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import math
+import re
 
 import numpy as np
 
@@ -53,6 +53,41 @@ def _shape(value) -> tuple[int, ...]:
     return tuple(value)
 
 
+# The header np.save writes (format versions 1.0 and 2.0), matched whole: dtype, memory order, shape. Parsing it with
+# this pattern, not numpy's literal_eval, is both stricter and about ten times faster (a ps4 submission sends ~500
+# arrays).
+NPY_MAGIC = b"\x93NUMPY"
+NPY_HEADER = re.compile(r"\{'descr': '([<>|=][a-zA-Z]\d{0,2})', 'fortran_order': (True|False), "
+                        r"'shape': \(((?:\d{1,12}, )*\d{1,12},?|)\), \} *\n")
+MAX_HEADER = 1024
+
+
+def _npy_header(raw: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran_order, dtype, offset of the data) of .npy bytes, or RecordError."""
+    if raw[:6] != NPY_MAGIC or len(raw) < 10:
+        raise RecordError("an array is not in .npy form")
+    version = (raw[6], raw[7])
+    if version == (1, 0):
+        length, start = int.from_bytes(raw[8:10], "little"), 10
+    elif version == (2, 0):
+        length, start = int.from_bytes(raw[8:12], "little"), 12
+    else:
+        raise RecordError(f"an array has .npy version {version}")
+    if length > MAX_HEADER or start + length > len(raw):
+        raise RecordError("an array has no valid .npy header (length)")
+    match = NPY_HEADER.fullmatch(raw[start:start + length].decode("latin-1"))
+    if match is None:
+        raise RecordError("an array has no valid .npy header")
+    try:
+        dtype = np.dtype(match[1])
+    except TypeError:
+        raise RecordError(f"an array has dtype {match[1]!r}") from None
+    shape = tuple(int(n) for n in match[3].replace(",", " ").split())
+    if len(shape) > MAX_DIMS:
+        raise RecordError(f"an array has {len(shape)} dimensions")
+    return shape, match[2] == "True", dtype, start + length
+
+
 def _array(encoded, claimed_shape: tuple[int, ...] | None, claimed_dtype: str | None) -> np.ndarray:
     if not isinstance(encoded, str):
         raise RecordError("an array is not base64 text")
@@ -60,32 +95,21 @@ def _array(encoded, claimed_shape: tuple[int, ...] | None, claimed_dtype: str | 
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise RecordError("an array is not valid base64") from None
-    buffer = io.BytesIO(raw)
-    try:
-        version = np.lib.format.read_magic(buffer)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if read_header is None:
-            raise RecordError(f"an array has .npy version {version}")
-        shape, _fortran, dtype = read_header(buffer, max_header_size=1024)
-    except RecordError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any malformed header
-        raise RecordError(f"an array has no valid .npy header ({type(error).__name__})") from None
+    shape, fortran, dtype, offset = _npy_header(raw)
     if dtype.hasobject or dtype.name not in ARRAY_DTYPES:
         raise RecordError(f"an array has dtype {dtype.name!r}")
-    if claimed_shape is not None and tuple(shape) != claimed_shape:
-        raise RecordError(f"an array's data has shape {tuple(shape)} but claims {claimed_shape}")
+    if claimed_shape is not None and shape != claimed_shape:
+        raise RecordError(f"an array's data has shape {shape} but claims {claimed_shape}")
     expected_dtype = CARRIED_AS.get(claimed_dtype, claimed_dtype)
     if expected_dtype is not None and dtype.name != expected_dtype:
         raise RecordError(f"an array's data has dtype {dtype.name} but claims {claimed_dtype}")
     count = math.prod(shape)
     if count > MAX_ELEMENTS:
         raise RecordError(f"an array has {count} elements (the grader accepts {MAX_ELEMENTS})")
-    if len(raw) - buffer.tell() != count * dtype.itemsize:
+    if len(raw) - offset != count * dtype.itemsize:
         raise RecordError("an array's data is not as long as its header says")
-    buffer.seek(0)
-    return np.load(buffer, allow_pickle=False)
+    data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    return data.reshape(shape, order="F" if fortran else "C").copy()
 
 
 def decode_value(data, depth: int = 0) -> Value:
