@@ -101,6 +101,64 @@ def warm_up(check_names: list[str]) -> None:
                 judge_def.statistics(case)
 
 
+def _reference_caches() -> dict[str, dict]:
+    """Every judge module's in-process reference cache (module-level dicts named ``*_CACHE``)."""
+    import types
+
+    from . import judging
+
+    found = {}
+    for module in vars(judging).values():
+        if isinstance(module, types.ModuleType) and module.__name__.startswith(judging.__name__ + "."):
+            for name, value in vars(module).items():
+                if name.endswith("_CACHE") and isinstance(value, dict):
+                    found[f"{module.__name__}.{name}"] = value
+    return found
+
+
+def _references_file(check_names: list[str]) -> Path:
+    """Where the warm-up's references are kept between batches: named by a digest of everything that computes them
+    (the judges, the case drawers, vaelib, the torch and numpy versions) and of the checks."""
+    import hashlib
+
+    import numpy
+    import torch
+
+    from .nbgrader_cli import cache_root
+
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256(f"{torch.__version__}:{numpy.__version__}:{sorted(check_names)}".encode())
+    for folder in (root / "judging", root / "student", root.parent / "vaelib"):
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return cache_root() / "references" / f"{digest.hexdigest()[:24]}.pickle"
+
+
+def warm_up_cached(check_names: list[str]) -> None:
+    """warm_up, reusing the references of an earlier batch with the same code (they are computed from fixed seeds,
+    so a verdict never depends on whether they came from the file: ~2 CPU-s saved per batch for ps3)."""
+    caches = _reference_caches()
+    try:
+        path = _references_file(check_names)
+        saved = pickle.loads(path.read_bytes())
+    except Exception:  # noqa: BLE001 - no file yet, or an unreadable one: compute
+        saved, path = None, locals().get("path")
+    if isinstance(saved, dict) and set(saved) == set(caches):
+        for name, cache in caches.items():
+            cache.update(saved[name])
+        return
+    warm_up(check_names)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_bytes(pickle.dumps(caches, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(path)  # atomic: a concurrent batch reads the whole file or none
+    except OSError:
+        pass  # a read-only cache folder: the next batch computes them again
+
+
 def main() -> None:
     from .student import forkserver
 
@@ -111,7 +169,7 @@ def main() -> None:
     torch.set_num_threads(1)  # judging works on small tensors; extra threads only spin on a loaded machine
     from . import grading, judging  # noqa: F401  (the judges and the function the grader sends)
 
-    warm_up(config.get("warm", []))
+    warm_up_cached(config.get("warm", []))
     forkserver.serve(control, _judge_child(config))
 
 
