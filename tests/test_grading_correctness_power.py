@@ -30,6 +30,8 @@ from tests.submissions.harness import (
     power,
     run_check,
     runs,
+    scaling_cases,
+    scaling_power,
     seed_torch,
     solution_namespace,
     statistical_cases,
@@ -46,6 +48,7 @@ SOLUTION_FUNCTION = {"mc_log_marginal": ("ps1_likelihood", "mc_log_marginal"), "
                      "decoder_gradient": ("ps4_gradients", "decoder_gradient")}
 POWER_SEEDS = (201, 202, 203)
 POWER_RUNS = 3
+SCALING_POWER_RUNS = 10  # runs at each size of a scaling case: a tight bound on the mutant's variance ratio
 DETERMINISTIC_REASONS = ("raised", "Expected", "NaN", "infinite", "did not get", "exactly the same value")
 
 CALIBRATION_SEED = 301
@@ -86,6 +89,14 @@ def test_statistical_power_against_mutant(mutant):
                     best, detail = found, text
                 if best >= POWER:
                     break
+            for case in scaling_cases(name, seed) if best < POWER else ():
+                found = scaling_power(name, func, case, SCALING_POWER_RUNS)
+                if found is None:  # cannot be judged statistically: must fail, every time, for that reason
+                    verdict = run_check(name, func, seed)
+                    assert not verdict.passed, f"{mutant.name}, seed {seed}: a broken contract passed"
+                    found = 1.0
+                if found > best:
+                    best, detail = found, f"scaling case {case['sample_sizes']}"
             assert best >= POWER, f"{mutant.name}, seed {seed}: power {best:.6f} < {POWER} ({detail})"
 
 
@@ -147,3 +158,18 @@ def test_statistical_check_is_calibrated_on_every_allowed_estimator(name):
                     failures.append(f"{where}: variance {mse[j]:.4g} below the grader's smallest "
                                     f"{spec.variance_low[j]:.4g}")
     assert not failures, "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("name", sorted({"elbo", "score_function_gradient", "pathwise_gradient",
+                                         "decoder_gradient"}))
+def test_scaling_cases_keep_their_power(name):
+    """Every check whose estimate averages n_samples draws has a scaling case (the spread must shrink like
+    1 / n_samples: a function that ignores n_samples fails it), and for every drawn case the threshold stays at or
+    above SCALING_MIN_THRESHOLD, where a ratio-1 function fails with probability above 0.999."""
+    from autograder.judging.statistics import SCALING_MIN_THRESHOLD, scaling_threshold
+
+    for seed in range(50):
+        cases = scaling_cases(name, seed)
+        assert len(cases) == 1, f"{name}, seed {seed}: {len(cases)} scaling cases"
+        assert scaling_threshold(JUDGES[name], cases[0]) >= SCALING_MIN_THRESHOLD
+    assert norm.cdf(math.log(SCALING_MIN_THRESHOLD) / math.sqrt(4 / 79)) >= POWER

@@ -64,7 +64,8 @@ def prepared_cases(name: str, seed: int, kind: str) -> list[dict]:
     judge_def = JUDGES[name]
     cases = draw_cases(name, seed, kind)
     if judge_def.statistics is not None:
-        statistical = [c for c in cases if judge_def.statistical is None or judge_def.statistical(c)]
+        statistical = [c for c in cases if "sample_sizes" not in c
+                       and (judge_def.statistical is None or judge_def.statistical(c))]
         for case in statistical:
             case["delta"] = DELTA / len(statistical)
     return cases
@@ -106,8 +107,14 @@ def judge_outcome(name: str, kind: str, cases: list[dict], outcome: Outcome, not
     where = f"{name} ({kind} tests), case {outcome.case + 1} of {len(cases)}"
     if outcome.error is not None:
         return failed_verdict(name, f"{where}: {judge_def.what}\nYour function raised: {outcome.error}")
+    case = cases[outcome.case]
     try:
-        note = judge_def.assess(cases[outcome.case], outcome.value)
+        if "sample_sizes" in case:  # a scaling case: how the spread shrinks with n_samples
+            from .statistics import assess_scaling
+
+            note = assess_scaling(judge_def, case, outcome.value)
+        else:
+            note = judge_def.assess(case, outcome.value)
     except CheckFailure as failure:
         return failed_verdict(name, f"{where}: {judge_def.what}\n{failure}")
     if note and note not in notes:

@@ -196,10 +196,11 @@ def _iwae_statistics(case):
     gives exactly (elbo_moments, "sampled"); 200 calls, median of block means. delta = 1e-6 over 3 cases.
     Power: tests/test_grading_correctness_power.py."""
     labels = [f"data point {i + 1}" for i in range(len(case["x"]))]
-    if case["n_samples"] == 1:
+    if case["n_samples"] == 1:  # 40 calls on the extreme network: median of block means; 200 calls on the far
+        # network (a function that ignores K fails its mean and spread): Cornish-Fisher mean test and spread tests
         single = elbo_moments(case)["sampled"]
         return StatSpec(single["mean"], single["variance"], case["delta"], labels, calls=case["calls"],
-                        skewness=single["skewness"], kurtosis=single["kurtosis"], robust=True)
+                        skewness=single["skewness"], kurtosis=single["kurtosis"], robust=case["calls"] < 200)
     found = _iwae_reference(case)
     relative = IWAE_VARIANCE_SLACK * np.sqrt((np.maximum(found["kurtosis"], 0.0) + 2) / IWAE_REFERENCE)
     return StatSpec(found["mean"], found["variance"] * (1 + relative), case["delta"], labels, calls=case["calls"],

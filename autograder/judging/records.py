@@ -26,7 +26,7 @@ MAX_ELEMENTS = 4_000_000  # per array: larger than any check asks for (the bigge
 MAX_DIMS = 8
 MAX_ITEMS = 64  # entries of a returned tuple
 MAX_CALLS = 5000  # calls of one case recorded by a statistical check (checks make <= 200, calibration tests more)
-MAX_DEPTH = 4  # tuples inside tuples
+MAX_DEPTH = 5  # tuples inside tuples (a scaling case: pair > result tuple > calls > call's tuple > tensor)
 MAX_TEXT = 4000
 MAX_CASES = 10_000
 

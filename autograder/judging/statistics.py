@@ -323,6 +323,58 @@ def statistical_assess(statistics: Callable[[dict], StatSpec | None],
     return assess
 
 
+SCALING_DELTA = 1e-7  # false-failure rate of one scaling case (outside DELTA's split: one such case per check call)
+SCALING_MIN_THRESHOLD = 2.4  # tests/test_grading_correctness_power.py: every drawn scaling case keeps this power
+
+
+def scaling_threshold(judge_def, case: dict) -> float:
+    """The smallest ratio var(calls at sizes[0]) / var(calls at sizes[1]) (variances summed over the components)
+    that a correct estimator shows with probability above 1 - SCALING_DELTA. An average of n independent samples
+    has variance V / n, so the expected ratio is r = sizes[1] / sizes[0] for every allowed estimator; the log of a
+    sample variance of m calls has standard deviation about sqrt((kappa + 2) / (m - 1)), kappa the calls' excess
+    kurtosis. For the sum over components, sd(sum_j s_j^2) <= sum_j sd(s_j^2) (Cauchy-Schwarz, whatever their
+    correlation) gives kappa + 2 <= (sum_j w_j sqrt(kappa_j + 2))^2 with w_j = sigma_j^2 / sum_k sigma_k^2, from
+    the judge's statistics at the smaller size (an average of n samples has kurtosis kappa_1 / n: smaller at the
+    larger size)."""
+    small, big = case["sample_sizes"]
+    ratio, m = big / small, case["calls"]
+    spec = judge_def.statistics(dict(case, n_samples=small, delta=SCALING_DELTA))
+    weights = np.asarray(spec.variance, np.float64) / float(np.sum(spec.variance))
+    kurtosis = np.maximum(np.asarray(spec.kurtosis, np.float64), 0.0)
+
+    def effective(k: np.ndarray) -> float:  # kappa + 2 of the summed variance, bounded as above
+        return float(np.sum(weights * np.sqrt(k + 2))) ** 2
+
+    spread = math.sqrt((effective(kurtosis) + effective(kurtosis * small / big)) / (m - 1))
+    return ratio * math.exp(-normal_quantile(1 - SCALING_DELTA) * spread)
+
+
+def assess_scaling(judge_def, case: dict, value: Value) -> None:
+    """Judge a scaling case: the calls' spread must shrink like 1 / n_samples between the two sizes. A function
+    that ignores n_samples gives a ratio near 1, which passes a threshold T with probability about
+    1 - Phi(ln T / sqrt(4 / (m - 1))) for near-normal calls: under 1e-4 for T >= 2.4 and m = 80 (the graded cases
+    have T near 3: under 1e-6)."""
+    small, big = case["sample_sizes"]
+    if value is None or value.kind != "tuple" or len(value.items) != 2:
+        raise CheckFailure("The test did not get the results of both sample sizes.")
+    totals = []
+    for n, item in zip((small, big), value.items, strict=True):
+        estimates = np.asarray(judge_def.estimate(dict(case, n_samples=n), item), np.float64)
+        totals.append(float(estimates.reshape(case["calls"], -1).var(0, ddof=1).sum()))
+    if totals[1] == 0.0:
+        return None  # no spread at all at the larger size: the other cases say what is wrong
+    threshold = scaling_threshold(judge_def, case)
+    if not totals[0] / totals[1] >= threshold:
+        raise CheckFailure(
+            f"{sentence(judge_def.what)}: the spread between calls does not shrink with n_samples. Called "
+            f"{case['calls']} times with n_samples = {small} and {case['calls']} times with n_samples = {big}, the "
+            f"variance of your results went from {totals[0]:.4g} to {totals[1]:.4g}, a ratio of "
+            f"{totals[0] / totals[1]:.3g}. An average of n independent samples has variance proportional to 1/n, "
+            f"so a correct estimator gives about {big / small:g} (above {threshold:.3g} with probability above "
+            f"{1 - SCALING_DELTA:.7f}). Use n_samples samples: not a fixed number, and not one sample reused.")
+    return None
+
+
 def _with_alternatives(spec: StatSpec, extra: tuple[StatSpec, ...]) -> StatSpec:
     import dataclasses
 

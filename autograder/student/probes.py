@@ -61,6 +61,15 @@ def describe_exception(error: BaseException) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
+def _call(probe_def: Probe, func: Callable, case: dict):
+    """One case: the probe's call, or, for a scaling case (cases.common.scaling_case), the call at each of its two
+    sample sizes."""
+    sizes = case.get("sample_sizes")
+    if sizes is None:
+        return probe_def.call(func, case)
+    return tuple(probe_def.call(func, dict(case, n_samples=n)) for n in sizes)
+
+
 def probe(name: str, func: Callable, seed: int, kind: str) -> list[Outcome]:
     """Call ``func`` on every case and record what came back. Never raises for student errors."""
     probe_def = PROBES[name]
@@ -68,7 +77,7 @@ def probe(name: str, func: Callable, seed: int, kind: str) -> list[Outcome]:
     for index, case in enumerate(draw_cases(name, seed, kind)):
         start = time.perf_counter()
         try:
-            value = to_value(probe_def.call(func, case))
+            value = to_value(_call(probe_def, func, case))
             outcomes.append(Outcome(index, value=value, seconds=time.perf_counter() - start))
         except Exception as error:  # the student's exception becomes data
             outcomes.append(Outcome(index, error=describe_exception(error), seconds=time.perf_counter() - start))

@@ -112,10 +112,43 @@ def statistical_cases(name: str, seed: int, kind: str = "hidden") -> list[tuple[
     check = JUDGES[name]
     found = []
     for index, case in enumerate(prepared_cases(name, seed, kind)):
+        if "sample_sizes" in case:  # a scaling case: judged by assess_scaling, not by a StatSpec (scaling_power)
+            continue
         spec = check.statistics(case)
         if spec is not None:
             found.append((index, case, spec))
     return found
+
+
+def scaling_cases(name: str, seed: int, kind: str = "hidden") -> list[dict]:
+    return [case for case in prepared_cases(name, seed, kind) if "sample_sizes" in case]
+
+
+def scaling_power(name: str, func, case: dict, repetitions: int) -> float | None:
+    """A lower bound, holding with confidence CONFIDENCE, on the probability that ``func`` fails the scaling case
+    (autograder.judging.statistics.assess_scaling), from ``repetitions`` runs at each of its two sample sizes; None
+    when the calls cannot be extracted (the function fails deterministically). The summed variance of m calls is
+    taken as sigma^2 chi^2_(m-1) / (m - 1) (near-normal calls): the pooled runs give a confidence bound on the true
+    ratio rho, and the check fails when the observed ratio, about rho F(m-1, m-1), is under the threshold."""
+    from scipy.stats import f as f_distribution
+
+    from autograder.judging.statistics import scaling_threshold
+
+    small, big = case["sample_sizes"]
+    plain = {k: v for k, v in case.items() if k != "sample_sizes"}
+    totals = []
+    for n in (small, big):
+        samples = runs(name, func, dict(plain, n_samples=n), repetitions)
+        if samples is None:
+            return None
+        totals.append(samples.reshape(repetitions, case["calls"], -1).var(1, ddof=1).sum(-1).mean())
+    if totals[1] == 0.0:
+        return 0.0
+    pooled = repetitions * (case["calls"] - 1)
+    rho_high = totals[0] / totals[1] / f_distribution.ppf(1 - CONFIDENCE, pooled, pooled)
+    threshold = scaling_threshold(JUDGES[name], case)
+    m = case["calls"] - 1
+    return float(f_distribution.cdf(threshold / rho_high, m, m))
 
 
 def runs(name: str, func, case: dict, repetitions: int) -> np.ndarray | None:

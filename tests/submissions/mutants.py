@@ -858,4 +858,45 @@ def decoder_gradient(x, mu, log_var, decoder, n_samples):
     objective = bernoulli_log_likelihood(x, decoder(z)).mean()
     return torch.autograd.grad(objective, list(decoder.parameters()))
 ''', statistical=True),
+    # ------------------------------------------------- n_samples ignored (a scaling case catches each)
+    Variant("elbo_fixed_samples", "ps3_elbo", "elbo", ("elbo",),
+            "ignores n_samples: always averages 500 samples", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    mu, log_var = encoder(x)
+    z = mu + torch.exp(0.5 * log_var) * torch.randn((500, *mu.shape))
+    return bernoulli_log_likelihood(x, decoder(z)).mean(0) - gaussian_kl(mu, log_var)
+''', statistical=True),
+    Variant("score_fixed_samples", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+            "ignores small n_samples: uses at least 10,000 samples", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(max(n_samples, 10_000))
+    fz = f(mu + sigma * eps)
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+''', statistical=True),
+    Variant("pathwise_fixed_samples", "ps4_gradients", "pathwise_gradient", ("pathwise_gradient",),
+            "ignores n_samples: always 5,000 samples", '''
+def pathwise_gradient(f, mu, sigma, n_samples):
+    mu_t = torch.tensor(float(mu), requires_grad=True)
+    sigma_t = torch.tensor(float(sigma), requires_grad=True)
+    objective = f(mu_t + sigma_t * torch.randn(5_000)).mean()
+    return torch.stack(torch.autograd.grad(objective, (mu_t, sigma_t)))
+''', statistical=True),
+    Variant("decoder_grad_fixed_samples", "ps4_gradients", "decoder_gradient", ("decoder_gradient",),
+            "ignores n_samples: always 500 samples per data point", '''
+def decoder_gradient(x, mu, log_var, decoder, n_samples):
+    z = reparameterize(mu, log_var, torch.randn((500, *mu.shape)))
+    objective = bernoulli_log_likelihood(x, decoder(z)).mean(0).sum()
+    return torch.autograd.grad(objective, list(decoder.parameters()))
+''', statistical=True),
+    Variant("iwae_fixed_k", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "ignores n_samples: always K = 8 importance samples", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    mu, log_var = encoder(x)
+    eps = torch.randn((8, *mu.shape), dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
+    log_w = bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q
+    return torch.logsumexp(log_w, dim=0) - math.log(8)
+''', statistical=True),
 ]

@@ -103,3 +103,14 @@ class Spy:
         from ..values import Calls
 
         return Calls(tuple(group) for group in self.groups)
+
+
+SCALING_CALLS = 80  # calls at each of the two sample sizes of a scaling case
+
+
+def scaling_case(case: dict, sizes: tuple[int, int]) -> dict:
+    """A case on which the student's function is called SCALING_CALLS times with n_samples = sizes[0] and as often
+    with sizes[1] (autograder.student.probes.probe): an average of n independent samples has a variance that shrinks
+    as 1/n, whatever the estimator, so the judge compares the two spreads (autograder.judging.statistics
+    .assess_scaling). Catches a function that ignores n_samples, which every other case can miss."""
+    return dict(case, n_samples=int(sizes[1]), calls=SCALING_CALLS, sample_sizes=[int(n) for n in sizes])

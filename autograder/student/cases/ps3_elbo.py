@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import as_tensor, away_from_one, repeated_calls, split_signs, upstream_value
+from .common import as_tensor, away_from_one, repeated_calls, scaling_case, split_signs, upstream_value
 
 
 def _gaussian_kl_cases(rng: np.random.Generator, kind: str) -> list[dict]:
@@ -114,13 +114,15 @@ def _with_plan(cases: list[dict], plan) -> list[dict]:
 # n_samples = 1 must work) on 40 cheap calls, judged robustly; 500 samples on 40 calls, judged on mean and spread.
 ELBO_PLAN = [(0, 1, 40), (1, 2, 40), (0, 500, 40), (1, 500, 40)]
 ELBO_VISIBLE = (1000, 10)
+ELBO_SCALING = (50, 500)  # and a scaling case on the far network: the spread must shrink like 1 / n_samples
 
 
 def _elbo_cases(rng, kind):
     if kind == "visible":
         n_samples, calls = ELBO_VISIBLE
         return _with_plan([_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))], [(0, n_samples, calls)])
-    return _with_plan(_tiny_vae_cases(rng), ELBO_PLAN)
+    networks = _tiny_vae_cases(rng)
+    return [*_with_plan(networks, ELBO_PLAN), scaling_case(networks[0], ELBO_SCALING)]
 
 
 def _elbo_call(func, case):
@@ -140,8 +142,9 @@ register_probe(Probe("elbo", cases=_elbo_cases, call=_elbo_call))
 
 
 # (network: 0 far, 1 wide, 2 extreme; K; calls): K = 8 on the two networks (judged against a reference run), and
-# K = 1, which is one sample of log p(x, z) - log q(z | x), on the extreme network (judged by quadrature)
-IWAE_PLAN = [(0, 8, 200), (1, 8, 200), (2, 1, 40)]
+# K = 1, which is one sample of log p(x, z) - log q(z | x), judged by quadrature: on the extreme network, and on the
+# far one with 200 calls (there E[L_1] is nats below E[L_8]: a function that ignores K fails it)
+IWAE_PLAN = [(0, 8, 200), (1, 8, 200), (2, 1, 40), (0, 1, 200)]
 IWAE_VISIBLE = (8, 200)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import Spy, as_tensor, away_from_one, repeated_calls, split_signs
+from .common import Spy, as_tensor, away_from_one, repeated_calls, scaling_case, split_signs
 
 REPARAM_ROWS, REPARAM_CALLS = 256, 16  # the sampling case: rows of mu per call, calls
 
@@ -104,6 +104,9 @@ def _evaluate_only(coeffs):
 SCORE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 10_000, 40), (1, 10_000, 40)]
 PATHWISE_PLAN = [(0, 1, 40), (1, 2, 40), (0, 5_000, 80), (1, 5_000, 80)]
 ESTIMATOR_VISIBLE = {"score": (10_000, 20), "path": (1_250, 20)}
+# and a scaling case on the quadratic function (the spread must shrink like 1 / n_samples); the score-function
+# calls are near normal from 1,000 samples on
+SCORE_SCALING, PATHWISE_SCALING = (1_000, 10_000), (500, 5_000)
 
 
 def _estimator_functions(rng) -> list[dict]:
@@ -116,13 +119,14 @@ def _estimator_functions(rng) -> list[dict]:
              "mu": float(split_signs(rng, 0.5, 1.5)), "sigma": float(away_from_one(rng))}]
 
 
-def _estimator_cases(plan, visible):
+def _estimator_cases(plan, visible, scaling):
     def cases(rng, kind):
         if kind == "visible":
             n_samples, calls = visible
             return [{"coeffs": [0.0, 0.0, 1.0], "mu": 1.0, "sigma": 1.0, "n_samples": n_samples, "calls": calls}]
         functions = _estimator_functions(rng)
-        return [dict(functions[function], n_samples=n_samples, calls=calls) for function, n_samples, calls in plan]
+        return [*(dict(functions[function], n_samples=n_samples, calls=calls) for function, n_samples, calls in plan),
+                scaling_case(functions[0], scaling)]
 
     return cases
 
@@ -137,11 +141,12 @@ def _pathwise_call(func, case):
     return repeated_calls(case["calls"], lambda: func(f, case["mu"], case["sigma"], case["n_samples"]))
 
 
-register_probe(Probe("score_function_gradient", cases=_estimator_cases(SCORE_PLAN, ESTIMATOR_VISIBLE["score"]),
-                     call=_score_call))
+register_probe(Probe("score_function_gradient",
+                     cases=_estimator_cases(SCORE_PLAN, ESTIMATOR_VISIBLE["score"], SCORE_SCALING), call=_score_call))
 
 
-register_probe(Probe("pathwise_gradient", cases=_estimator_cases(PATHWISE_PLAN, ESTIMATOR_VISIBLE["path"]),
+register_probe(Probe("pathwise_gradient",
+                     cases=_estimator_cases(PATHWISE_PLAN, ESTIMATOR_VISIBLE["path"], PATHWISE_SCALING),
                      call=_pathwise_call))
 
 
@@ -168,6 +173,7 @@ DEC_X_DIM, DEC_Z_DIM = 6, 2
 # (network: 0 far, 1 wide; n_samples; calls), as for the ELBO in ps3
 DECODER_PLAN = [(0, 1, 40), (1, 2, 40), (0, 500, 40), (1, 500, 40)]
 DECODER_VISIBLE = (1000, 10)
+DECODER_SCALING = (50, 500)  # and a scaling case on the far network (the spread must shrink like 1 / n_samples)
 
 
 def _decoder_case(rng, mu, log_var) -> dict:
@@ -183,7 +189,8 @@ def _decoder_cases(rng, kind):
         networks = [
             _decoder_case(rng, split_signs(rng, 1.5, 2.5, (2, DEC_Z_DIM)), rng.uniform(-2, -1, (2, DEC_Z_DIM))),
             _decoder_case(rng, rng.normal(0, 0.5, (2, DEC_Z_DIM)), split_signs(rng, 0.8, 1.5, (2, DEC_Z_DIM)))]
-        plan = DECODER_PLAN
+        return [*(dict(networks[network], n_samples=n, calls=calls) for network, n, calls in DECODER_PLAN),
+                scaling_case(networks[0], DECODER_SCALING)]
     return [dict(networks[network], n_samples=n_samples, calls=calls) for network, n_samples, calls in plan]
 
 
