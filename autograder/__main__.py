@@ -96,6 +96,7 @@ def read_seeds(path: Path) -> dict[str, int]:
 
     if not path.is_file():
         raise UsageError(f"--seeds-from: {path} does not exist")
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # an older grades.csv may hold a huge message
     with open(path, newline="", encoding="utf-8") as handle:
         return {from_csv(row["student_id"]): int(row["seed"]) for row in csv.DictReader(handle)
                 if row.get("seed")}

@@ -95,6 +95,18 @@ def _grade_id(cell: dict) -> str | None:
     return grade_id if isinstance(grade_id, str) and grade_id else None
 
 
+LISTED_IDS, LISTED_ID_CHARS = 10, 60  # a note names at most this many ids, each cut to this length
+
+
+def listed(ids: set[str]) -> str:
+    """At most LISTED_IDS of the student's grade ids, each cut to LISTED_ID_CHARS characters: the note goes into
+    grades.csv, the feedback and formgrader, and a notebook with thousands of long unknown ids must not make a
+    multi-megabyte CSV cell (csv readers refuse fields over 128 KiB; spreadsheets cut cells at 32,767 characters)."""
+    shown = [i if len(i) <= LISTED_ID_CHARS else i[:LISTED_ID_CHARS] + "..." for i in sorted(ids)[:LISTED_IDS]]
+    more = len(ids) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def _checksum(source: SourceCell, student_source: str) -> str:
     """nbgrader's checksum of the student's answer, computed as if the cell carried the source's metadata."""
     from nbformat import NotebookNode
@@ -131,10 +143,10 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
     if malformed:
         notes.append(f"{malformed} malformed cell(s) in your notebook were skipped.")
     if duplicates:
-        notes.append("Cell id(s) used more than once in your notebook: " + ", ".join(sorted(duplicates)) +
+        notes.append("Cell id(s) used more than once in your notebook: " + listed(duplicates) +
                      ". The first copy was graded; later copies ran as your own cells.")
     if unknown:
-        notes.append("Cell id(s) the assignment does not know: " + ", ".join(sorted(unknown)) +
+        notes.append("Cell id(s) the assignment does not know: " + listed(unknown) +
                      ". They ran as your own cells.")
 
     cells: list[AssembledCell] = []

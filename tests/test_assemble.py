@@ -144,3 +144,27 @@ def test_canvas_names_and_newest_resubmission_wins(tmp_path):
     assert set(subs) == {"1234", "5678"}
     assert subs["1234"].notebook.read_text() == "new" and subs["1234"].late
     assert not subs["5678"].late
+
+
+def test_thousands_of_long_unknown_ids_make_a_short_note(source):
+    """Red team: 3,000 unknown grade ids of 1,000 characters once made a 3 MB message in grades.csv, which
+    `grade --seeds-from` could not read back (csv: field larger than field limit)."""
+    notebook = student()
+    for index in range(3000):
+        notebook["cells"].append({"cell_type": "markdown", "source": "", "metadata": {
+            "nbgrader": {"grade_id": f"{index:06d}" + "x" * 994}}})
+    note = next(n for n in assemble(notebook, source).notes if "does not know" in n)
+    assert len(note) < 1000 and "000000x" in note and "and 2990 more" in note
+
+
+def test_read_seeds_reads_a_grades_csv_with_a_huge_message(tmp_path):
+    import csv
+
+    from autograder.__main__ import read_seeds
+
+    path = tmp_path / "grades.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["student_id", "message", "seed"])
+        writer.writeheader()
+        writer.writerow({"student_id": "a", "message": "x" * 3_000_000, "seed": "7"})
+    assert read_seeds(path) == {"a": 7}
