@@ -38,6 +38,10 @@ class ForkServerDied(RuntimeError):
     pass
 
 
+class PoolClosed(RuntimeError):
+    """The pool was closed while a grading thread still needed a new zygote (the batch is stopping)."""
+
+
 class ClusterLost(BaseException):  # ends the batch, like KeyboardInterrupt
     """The machines that run the sandboxes are gone (a Dask cluster's scheduler: autograder.distributed). Not an
     Exception on purpose: the batch's per-submission handlers must let it through instead of writing an error row;
@@ -179,6 +183,7 @@ class SandboxPool:
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self._idle: queue.Queue[ForkServer] = queue.Queue()
         self._all: list[ForkServer] = []
+        self._closed = False
         self._groups: dict[int, ResourceGroup] = {}
         self._uids: dict[int, sandbox.UidClaim] = {}
         self._baselines: dict[int, set[int]] = {}  # the processes of each zygote's cgroup between jobs
@@ -222,9 +227,10 @@ class SandboxPool:
 
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap clears it and sets its own
             server = ForkServer(argv_for, env, self._log, preexec, name="grading sandbox")
-            self._uids[id(server)] = claim
-            if group is not None:
-                self._groups[id(server)] = group
+            with self._lock:
+                self._uids[id(server)] = claim
+                if group is not None:
+                    self._groups[id(server)] = group
         else:
             def argv_for(fd: int) -> list[str]:
                 return sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=False)
@@ -233,6 +239,10 @@ class SandboxPool:
             server = ForkServer(argv_for, env, self._log, name="grading process")
         with self._lock:
             self._all.append(server)
+            closed = self._closed
+        if closed:  # close() ran meanwhile (Ctrl-C while a crashed zygote was replaced): this one goes too
+            self._retire(server)
+            raise PoolClosed("the grading pool was closed")
         return server
 
     @staticmethod
@@ -246,17 +256,21 @@ class SandboxPool:
             time.sleep(0.01)
         return True
 
-    def _replace(self, server: ForkServer) -> ForkServer:
+    def _retire(self, server: ForkServer) -> None:
         server.kill()
-        self._baselines.pop(id(server), None)
-        group = self._groups.pop(id(server), None)
+        with self._lock:
+            self._baselines.pop(id(server), None)
+            group = self._groups.pop(id(server), None)
+            claim = self._uids.pop(id(server), None)
+            if server in self._all:
+                self._all.remove(server)
         if group is not None:
             group.remove()
-        claim = self._uids.pop(id(server), None)
         if claim is not None:
             claim.release()
-        with self._lock:
-            self._all.remove(server)
+
+    def _replace(self, server: ForkServer) -> ForkServer:
+        self._retire(server)
         return self._spawn()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
@@ -354,13 +368,18 @@ class SandboxPool:
             cell_deadline = max(now, time.monotonic()) + cell_limit
 
     def close(self) -> None:
+        """Ends every zygote and releases their cgroups and uids. Safe while grading threads still run (Ctrl-C):
+        a zygote they replace afterwards is ended at once (PoolClosed)."""
         with self._lock:
-            servers = list(self._all)
+            self._closed = True
+            servers, groups, claims = list(self._all), list(self._groups.values()), list(self._uids.values())
+            self._groups.clear()
+            self._uids.clear()
         for server in servers:
             server.close()
-        for group in self._groups.values():
+        for group in groups:
             group.remove()
-        for claim in self._uids.values():
+        for claim in claims:
             claim.release()
         if self.cgroups is not None:
             self.cgroups.remove_all()
