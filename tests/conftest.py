@@ -44,3 +44,14 @@ def built_book(tmp_path_factory) -> Path:
     if result.returncode != 0:
         pytest.fail(f"the strict book build failed (exit {result.returncode}); last lines:\n{log[-6000:]}")
     return copy / "_build" / "html"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small tensors: one thread is much faster than two on a loaded 2-core machine; restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

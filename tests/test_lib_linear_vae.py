@@ -29,13 +29,7 @@ def digits_01():
     return load_digits().data / 16.0  # (1797, 64), all images, grey levels in [0, 1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is much faster than two on a loaded 2-core machine; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 # ---------------------------------------------------------------- probabilistic PCA in closed form

@@ -27,13 +27,7 @@ CALLS = 100  # independent gradient estimates per run
 COPIES = 50  # each call sees every data point COPIES times, so one call averages 50 draws per data point
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is ~10x faster than two on a loaded 2-core machine; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def tiny_vae_and_data():

@@ -171,3 +171,10 @@ def case_key(case: dict, keys=None) -> str:
     for key in sorted(case if keys is None else keys):
         digest.update(key.encode() + np.ascontiguousarray(np.asarray(case[key], np.float64)).tobytes())
     return digest.hexdigest()
+
+
+def probe_items(value: Value, n: int) -> list:
+    """The items of the tuple a probe built itself (its calls and what it recorded about upstream functions)."""
+    if value is None or value.kind != "tuple" or len(value.items) != n:
+        raise CheckFailure("The test did not run to the end (its results are incomplete).")
+    return value.items

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..student.cases.common import as_tensor
 from ..student.cases.ps3_elbo import IWAE_PLAN, VAE_Z_DIM, iwae_pool, tiny_vae_modules
-from .base import CheckFailure, Judge, register_judge
+from .base import Judge, register_judge
 from .compare import (
     case_key,
     expect_calls,
@@ -20,10 +20,11 @@ from .compare import (
     expect_scalar,
     expect_tensor,
     normal_grid,
+    probe_items,
     softplus,
 )
 from .sections import Reading
-from .statistics import StatSpec, mean_of_samples, moments, statistical_assess
+from .statistics import StatSpec, either_estimator, mean_of_samples, moments, statistical_assess
 
 
 def _gaussian_kl_assess(case, value):
@@ -109,29 +110,19 @@ def _elbo_statistics(case):
     found = elbo_moments(case)
     n = case["n_samples"]
     calls = [mean_of_samples(found[form], n) for form in ("analytic", "sampled")]
-    return StatSpec(found["elbo"], np.maximum(calls[0]["variance"], calls[1]["variance"]), case["delta"],
-                    [f"data point {i + 1}" for i in range(len(found["elbo"]))], calls=case["calls"],
-                    variance_low=np.minimum(calls[0]["variance"], calls[1]["variance"]),
-                    skewness=np.maximum(np.abs(calls[0]["skewness"]), np.abs(calls[1]["skewness"])),
-                    kurtosis=np.maximum(calls[0]["kurtosis"], calls[1]["kurtosis"]), robust=n < 100)
-
-
-def _probe_items(value, n: int) -> list:
-    """The items of the tuple a probe built itself (its calls and what it recorded about upstream functions)."""
-    if value is None or value.kind != "tuple" or len(value.items) != n:
-        raise CheckFailure("The test did not run to the end (its results are incomplete).")
-    return value.items
+    return either_estimator(found["elbo"], calls[0], calls[1], case["delta"],
+                            [f"data point {i + 1}" for i in range(len(found["elbo"]))], case["calls"], n < 100)
 
 
 def _elbo_estimate(case, value):
-    calls_value, _ = _probe_items(value, 2)
+    calls_value, _ = probe_items(value, 2)
     return expect_calls(calls_value, case["calls"], (len(case["x"]),), "the ELBO (one number per data point)")
 
 
 def _elbo_alternatives(case, value, spec):
     """One bug, one loss: when the student's own gaussian_kl (recorded by the probe on this case's q) is wrong, an
     elbo that is right GIVEN that KL is accepted too (the KL's error is charged to gaussian_kl's cell)."""
-    _, kl_value = _probe_items(value, 2)
+    _, kl_value = probe_items(value, 2)
     kl = elbo_moments(case)["kl"]
     if kl_value is None or kl_value.kind != "tensor" or tuple(kl_value.shape) not in ((), kl.shape):
         return ()

@@ -19,9 +19,10 @@ from .compare import (
     expect_tensor,
     gauss_hermite,
     normal_grid,
+    probe_items,
 )
 from .sections import Reading
-from .statistics import StatSpec, expectation, mean_of_samples, moments, statistical_assess
+from .statistics import StatSpec, either_estimator, expectation, mean_of_samples, moments, statistical_assess
 
 
 def _reparam_exact(case, value):
@@ -215,20 +216,11 @@ def _decoder_statistics(case):
     forms = [mean_of_samples(found[form], n) for form in ("independent", "shared")]
     labels = [f"d/dweight[{r}, {c}]" for r in range(DEC_X_DIM) for c in range(DEC_Z_DIM)] + \
              [f"d/dbias[{r}]" for r in range(DEC_X_DIM)]
-    return StatSpec(forms[0]["mean"], np.maximum(forms[0]["variance"], forms[1]["variance"]), case["delta"], labels,
-                    calls=case["calls"], variance_low=np.minimum(forms[0]["variance"], forms[1]["variance"]),
-                    skewness=np.maximum(np.abs(forms[0]["skewness"]), np.abs(forms[1]["skewness"])),
-                    kurtosis=np.maximum(forms[0]["kurtosis"], forms[1]["kurtosis"]), robust=n < 100)
-
-
-def _probe_items(value, n: int) -> list:
-    if value is None or value.kind != "tuple" or len(value.items) != n:
-        raise CheckFailure("The test did not run to the end (its results are incomplete).")
-    return value.items
+    return either_estimator(forms[0]["mean"], forms[0], forms[1], case["delta"], labels, case["calls"], n < 100)
 
 
 def _decoder_estimate(case, value):
-    calls, _ = _probe_items(value, 2)
+    calls, _ = probe_items(value, 2)
     grad_w, grad_b = expect_calls_of_items(calls, case["calls"], [(DEC_X_DIM, DEC_Z_DIM), (DEC_X_DIM,)],
                                            ["the gradient for decoder.weight", "the gradient for decoder.bias"],
                                            kinds=("tuple", "list"))
@@ -249,7 +241,7 @@ def _right_given_reparameterize(case, value) -> bool:
     and every call the probe recorded returned exactly the gradient of sum_i mean_s log p(x_i | z_s) at the samples
     reparameterize gave it, called with this case's mu and log_var and standard-normal-looking noise (n_samples,
     batch, z_dim). The statistical tests are then not applied (they judge the samples, which are reparameterize's)."""
-    calls_value, spied = _probe_items(value, 2)
+    calls_value, spied = probe_items(value, 2)
     groups = upstream.spied_groups(spied)
     if not groups or calls_value.kind != "calls":
         return False

@@ -323,6 +323,16 @@ def statistical_assess(statistics: Callable[[dict], StatSpec | None],
     return assess
 
 
+def either_estimator(truth, a: dict, b: dict, delta: float, labels: list[str], calls: int,
+                     robust: bool) -> StatSpec:
+    """The spec of a check that allows two estimators of the same mean, with per-call moments ``a`` and ``b``
+    (mean_of_samples): variance range from the smaller to the larger, the larger skewness and kurtosis."""
+    return StatSpec(truth, np.maximum(a["variance"], b["variance"]), delta, labels, calls=calls,
+                    variance_low=np.minimum(a["variance"], b["variance"]),
+                    skewness=np.maximum(np.abs(a["skewness"]), np.abs(b["skewness"])),
+                    kurtosis=np.maximum(a["kurtosis"], b["kurtosis"]), robust=robust)
+
+
 SCALING_DELTA = 1e-7  # false-failure rate of one scaling case (outside DELTA's split: one such case per check call)
 SCALING_MIN_THRESHOLD = 2.4  # tests/test_grading_correctness_power.py: every drawn scaling case keeps this power
 
