@@ -35,7 +35,7 @@ from .grading import GradeResult, GradingKit, grade_submission
 from .journal import JOURNAL_NAME, Journal, utc_now
 from .judge_server import JudgePool
 from .nbgrader_cli import generate_assignment, mark_bonus_cells, prepared_assignment, source_digest
-from .source import check_names
+from .source import check_names, notebook_imports
 from .submissions import Submission, discover
 
 OUTPUT_FILES = {JOURNAL_NAME, "grades.csv", "gradebook.db", "summary.md", "histogram.png", "worker.log",
@@ -108,10 +108,12 @@ class LocalExecutor:
             self.judges.close()
 
 
-def local_pool(size: int, use_sandbox: bool, log_path: Path, files_host: Path, device: str = "cpu") -> SandboxPool:
-    """``size`` pre-warmed zygotes on this machine (each in its own sandbox unless ``use_sandbox`` is False)."""
+def local_pool(size: int, use_sandbox: bool, log_path: Path, files_host: Path, device: str = "cpu",
+               preload: tuple[str, ...] = ()) -> SandboxPool:
+    """``size`` pre-warmed zygotes on this machine (each in its own sandbox unless ``use_sandbox`` is False), which
+    import ``preload`` (the notebook's modules) before forking."""
     pool = SandboxPool(size, threads_per_job=max(1, (os.cpu_count() or 1) // size), log_path=log_path,
-                       sandboxed=use_sandbox, assignment_files=files_host, device=device)
+                       sandboxed=use_sandbox, assignment_files=files_host, device=device, preload=preload)
     if pool.limits_note:
         say(pool.limits_note)
     return pool
@@ -152,8 +154,8 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
                 regrade: bool = False, book_url: str | None = None,
                 pool_factory: Callable[..., object] | None = None) -> BatchResult:
     """Grade every submission under ``submissions_path`` into ``output`` (resumable: see autograder.journal).
-    ``pool_factory(size, use_sandbox, log_path, files_host)`` makes the pool that runs one submission per call
-    (default: :func:`local_pool`)."""
+    ``pool_factory(size, use_sandbox, log_path, files_host, preload=modules)`` makes the pool that runs one
+    submission per call (default: :func:`local_pool`)."""
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -198,10 +200,13 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
                                                                                  "background)")
             judges = JudgePool(warm=check_names(assignment.source_notebook), log_path=output / "worker.log")
             try:
-                pool = (pool_factory or local_pool)(size, use_sandbox, output / "worker.log", files_host)
+                pool = (pool_factory or local_pool)(size, use_sandbox, output / "worker.log", files_host,
+                                                    preload=tuple(notebook_imports(assignment.source_notebook)))
             except BaseException:
                 judges.close()
                 raise
+            # one thread per sandbox, and one per judging slot: a sandbox takes the next submission while the
+            # previous one is judged (with only one thread per sandbox, it would wait idle for the judging)
             executor = LocalExecutor(pool, judges, getattr(pool, "size", size))
         try:
             kit, release = prepare_assignment(assignment, output, digest, files_host, workers, use_sandbox,

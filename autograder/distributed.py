@@ -121,6 +121,7 @@ class NodeSettings:
     device: str  # cpu, cuda or cuda:N
     limits: Limits
     code_digest: str  # the sandbox's code and the numeric libraries: a node must run the same as the grader
+    preload: tuple[str, ...] = ()  # what the zygotes import before forking (autograder.source.notebook_imports)
 
 
 VERSIONED = ("torch", "numpy", "scipy", "ipython")
@@ -257,7 +258,8 @@ def _pool_for(worker, files: AssignmentFiles, settings: NodeSettings) -> NodePoo
             try:
                 folder = materialise(files, local / "autograder-files")
                 pool = NodePool(_slots_here(worker, settings.device), log_path=log, sandboxed=True,
-                                limits=settings.limits, assignment_files=folder, device=settings.device)
+                                limits=settings.limits, assignment_files=folder, device=settings.device,
+                                preload=settings.preload)
                 pool.wait_ready()
             except (ForkServerDied, OSError, RuntimeError, ValueError) as error:
                 if pool is not None:
@@ -355,9 +357,10 @@ class DaskPoolFactory:
     def __init__(self, scheduler: str, device: str = "cpu"):
         self.scheduler, self.device = scheduler, device
 
-    def __call__(self, size: int, use_sandbox: bool, log_path: Path, files_host: Path) -> DaskPool:
+    def __call__(self, size: int, use_sandbox: bool, log_path: Path, files_host: Path,
+                 preload: tuple[str, ...] = ()) -> DaskPool:
         return DaskPool(self.scheduler, log_path=log_path, sandboxed=use_sandbox, assignment_files=files_host,
-                        device=self.device)
+                        device=self.device, preload=preload)
 
 
 class DaskPool:
@@ -368,13 +371,14 @@ class DaskPool:
 
     def __init__(self, scheduler: str, log_path: Path | None = None, sandboxed: bool = True,
                  limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu",
-                 connect_timeout_s: float = CONNECT_TIMEOUT_S):
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S, preload: tuple[str, ...] = ()):
         if not sandboxed:
             raise UsageError("--no-sandbox cannot be used with --scheduler: without the sandbox, student code "
                              "could reach the Dask cluster's network protocol and run code on every node")
         self.address = scheduler
         self.assignment_files = assignment_files
-        self.settings = NodeSettings(uuid.uuid4().hex, check_device(device), limits or Limits(), code_digest())
+        self.settings = NodeSettings(uuid.uuid4().hex, check_device(device), limits or Limits(), code_digest(),
+                                     tuple(preload))
         self.resources = {GPU: 1} if self.settings.device.startswith("cuda") else {}
         self._log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self._cond = threading.Condition()

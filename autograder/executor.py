@@ -117,7 +117,7 @@ class ForkServer:
             self._changed.wait_for(lambda: number in self._ended or self.dead, timeout)
             return self._ended.pop(number, None)
 
-    def kill(self) -> None:
+    def kill(self, wait: bool = True) -> None:
         try:  # the whole session: bwrap, whose exit ends every process in its PID namespace
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -126,16 +126,19 @@ class ForkServer:
             self.process.kill()
         except ProcessLookupError:
             pass
-        self.process.wait()
+        if wait:
+            self.process.wait()
 
-    def close(self) -> None:
-        try:
-            with self._lock:
-                self.control.send(b'{"quit": true}')
-            self.process.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
+    def close(self, wait: bool = True) -> None:
+        """Ends the server at once: it holds nothing to save (a job still running is killed with it), and a torch
+        process takes most of a second to exit by itself. ``wait=False``: kill only (the caller waits, e.g. for
+        several servers at once, with :meth:`wait_closed`)."""
+        self.kill(wait=wait)
+        if wait:
+            self.wait_closed()
+
+    def wait_closed(self) -> None:
+        self.process.wait()
         self.control.close()
 
 
@@ -171,8 +174,10 @@ class SandboxPool:
     ``run(job)`` is safe to call from several threads; each call borrows one idle zygote."""
 
     def __init__(self, size: int, threads_per_job: int = 1, log_path: Path | None = None, sandboxed: bool = True,
-                 limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu"):
+                 limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu",
+                 preload: tuple[str, ...] = ()):
         self.size = max(1, size)
+        self.preload = tuple(preload)  # what the zygotes import before forking (autograder.source.notebook_imports)
         self.sandboxed = sandboxed
         self.limits = limits or Limits()
         self.assignment_files = assignment_files
@@ -209,7 +214,7 @@ class SandboxPool:
             self._spawned += 1
             number = self._spawned
         config = {"sandboxed": self.sandboxed, "tmp_bytes": self.limits.tmp_bytes,
-                  "shm_bytes": self.limits.shm_bytes}
+                  "shm_bytes": self.limits.shm_bytes, "preload": list(self.preload)}
         if self.sandboxed:
             # a uid no other zygote on this machine holds (another batch, another Dask worker), and a replacement
             # never shares a uid with a sandbox still dying
@@ -375,8 +380,10 @@ class SandboxPool:
             servers, groups, claims = list(self._all), list(self._groups.values()), list(self._uids.values())
             self._groups.clear()
             self._uids.clear()
+        for server in servers:  # all killed first, then waited for: their exits overlap
+            server.close(wait=False)
         for server in servers:
-            server.close()
+            server.wait_closed()
         for group in groups:
             group.remove()
         for claim in claims:

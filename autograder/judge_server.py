@@ -84,6 +84,21 @@ def _judge_child(config: dict):
     return handle
 
 
+# What the judges import lazily (the grader's own process never needs them). The server imports them before it
+# forks: a judge child is a fresh fork per submission, and one `import scipy.stats` there costs ~0.8 CPU-s, which
+# was most of a ps3 submission's judging. tests/test_judge_warm_up.py checks that judging imports nothing more.
+# (Cheap ones only: each costs little beyond torch. vaelib.data brings scikit-learn, ~0.9 CPU-s, so ps4's judge keeps
+# the held-out digits it needs in its warm-up references instead of importing it: ps4_gradients.heldout_digits.)
+JUDGING_IMPORTS = ("scipy.special", "vaelib.linear_gaussian", "vaelib.models", "vaelib.pca", "vaelib.probability")
+
+
+def preload_judging_imports() -> None:
+    import importlib
+
+    for name in JUDGING_IMPORTS:
+        importlib.import_module(name)
+
+
 def warm_up(check_names: list[str]) -> None:
     """Compute and cache the references that are the same for every submission: those of the visible cases, and
     those a judge names itself (Judge.warm: ps3's pool of hidden IWAE networks)."""
@@ -159,17 +174,24 @@ def warm_up_cached(check_names: list[str]) -> None:
         pass  # a read-only cache folder: the next batch computes them again
 
 
-def main() -> None:
-    from .student import forkserver
-
-    config = json.loads(sys.argv[1])
-    control = socket.socket(fileno=int(config["control_fd"]))
+def prepare_server(check_names: list[str]) -> None:
+    """Everything the server does once before it forks judges: imports, and the references shared by every
+    submission. A judge child then computes only what is its own submission's."""
     import torch
 
     torch.set_num_threads(1)  # judging works on small tensors; extra threads only spin on a loaded machine
     from . import grading, judging  # noqa: F401  (the judges and the function the grader sends)
 
-    warm_up_cached(config.get("warm", []))
+    preload_judging_imports()
+    warm_up_cached(check_names)
+
+
+def main() -> None:
+    from .student import forkserver
+
+    config = json.loads(sys.argv[1])
+    control = socket.socket(fileno=int(config["control_fd"]))
+    prepare_server(config.get("warm", []))
     forkserver.serve(control, _judge_child(config))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from autograder.assemble import InvalidNotebook, assemble, read_notebook
 from autograder.course import UsageError
-from autograder.source import TEST, load_source, parse_expected_checks
+from autograder.source import TEST, load_source, notebook_imports, parse_expected_checks
 from autograder.submissions import CANVAS, discover, safe_extract
 
 COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
@@ -44,6 +44,19 @@ def test_parse_expected_checks_forms():
     assert [(e.name, e.kind) for e in parse_expected_checks(code)] == [
         ("a", "visible"), ("b", "hidden"), ("c", "hidden")]
     assert parse_expected_checks("%matplotlib agg\ncheck('a', f)") == parse_expected_checks("check('a', f)")
+
+
+def test_notebook_imports_are_what_the_zygotes_preload(tmp_path):
+    cells = ["import torch, numpy as np\nfrom vaelib.data import digits", "from autograder.checks import check",
+             "%matplotlib inline\nimport matplotlib.pyplot as plt",  # a magic: the cell is skipped, not an error
+             "def f():\n    import math\n    from . import sibling", "import torch"]
+    notebook = {"cells": [{"cell_type": "code", "source": c, "metadata": {}} for c in cells]
+                + [{"cell_type": "markdown", "source": "import os", "metadata": {}}]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert notebook_imports(path) == ["torch", "numpy", "vaelib.data", "math"]
+    assert notebook_imports(Path(__file__).resolve().parents[1] / "solutions/ps4_gradients/ps4_gradients.ipynb") == [
+        "time", "torch", "vaelib.data", "vaelib.models"]
 
 
 def test_tests_and_points_come_from_the_source(source):

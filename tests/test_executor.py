@@ -63,3 +63,32 @@ def test_a_zygote_with_leftover_processes_is_replaced_before_its_next_job():
         replacement = pool._idle.get()
         pool._idle.put(replacement)
         assert replacement is not server and server.process.poll() is not None
+
+
+PRELOAD_PROBE = "import sys; print(sorted(m for m in ('colorsys', 'wave') if m in sys.modules))"
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "plain"])
+def test_zygotes_import_what_the_notebook_imports_before_forking(sandboxed):
+    """``preload`` (autograder.source.notebook_imports): imported once in the zygote, so each submission finds it
+    loaded; a module that cannot be imported is left for the notebook to fail on, not the zygote."""
+    if sandboxed and not SANDBOX:
+        pytest.skip("bubblewrap is not installed")
+    with SandboxPool(1, sandboxed=sandboxed, preload=("colorsys", "no_such_module_anywhere")) as pool:
+        run = pool.run(job(PRELOAD_PROBE, "import no_such_module_anywhere"))
+    assert run["status"] == "ok" and run["cells"][0]["stdout"] == "['colorsys']\n", run
+    assert "ModuleNotFoundError" in run["cells"][1]["error"], run
+
+
+def test_the_sandbox_gets_the_graders_matplotlib_font_list(pool):
+    """The zygote (and a submission that plots) read matplotlib's font list from the grader's cache instead of
+    scanning every font (autograder.sandbox.host_font_lists)."""
+    from autograder import sandbox
+
+    if not pool.sandboxed:
+        pytest.skip("the plain pool uses the grader's own matplotlib cache")
+    lists = sandbox.host_font_lists()
+    if not lists:
+        pytest.skip("this user has no matplotlib font list yet")
+    run = pool.run(job("import os; print(sorted(os.listdir(os.environ['MPLCONFIGDIR'])))"))
+    assert run["status"] == "ok" and all(path.name in run["cells"][0]["stdout"] for path in lists), run

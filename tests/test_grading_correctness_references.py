@@ -345,3 +345,24 @@ def test_median_of_means_holds_its_rate_on_single_samples():
     estimates = _heavy_calls(np.random.default_rng(12), 20_000, 40, 1)
     centers = np.array([robust.center(e[:, None])[0] for e in estimates])
     assert np.mean(np.abs(centers - robust.truth[0]) > robust.mean_tolerance()[0]) <= 2e-3
+
+
+def test_quantiles_equal_scipy_stats():
+    """The judges take chi^2, binomial and normal quantiles from scipy.special (importing scipy.stats cost every judge
+    process ~0.8 CPU-s); they must equal scipy.stats' own, over the degrees of freedom and deltas graded."""
+    from scipy.stats import binom, chi2, norm
+
+    from autograder.judging.statistics import CHI2_UPPER_MARGIN, normal_quantile
+
+    nu = np.array([1.3, 5.0, 19.7, 39.0, 199.0, 1999.5])
+    for delta in (1e-3, 1e-6, 1e-8, 1e-9):
+        spec = StatSpec(np.ones(6), np.ones(6), delta, [f"c{i}" for i in range(6)], calls=40,
+                        skewness=np.zeros(6), kurtosis=np.zeros(6))
+        spec.degrees_of_freedom = lambda nu=nu: nu  # the quantiles at chosen degrees of freedom
+        d = spec.spread_delta()
+        low, high = spec.spread_bounds()
+        np.testing.assert_allclose(low, chi2.ppf(d, nu) / nu, rtol=1e-12)
+        np.testing.assert_allclose(high, chi2.isf(d / CHI2_UPPER_MARGIN, nu) / nu, rtol=1e-12)
+        assert normal_quantile(delta) == pytest.approx(float(norm.ppf(delta)), rel=1e-14)
+    t, k = median_of_means_plan(40, 1e-6)
+    assert binom.sf(math.ceil(k / 2) - 1, k, 1 / t**2) <= 1e-6

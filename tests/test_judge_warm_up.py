@@ -3,11 +3,22 @@ between batches (autograder.judge_server.warm_up_cached). A verdict must not dep
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from autograder.judge_server import _reference_caches, warm_up, warm_up_cached
 from autograder.judging import prepared_cases
 from autograder.student.cases.ps3_elbo import IWAE_POOL_SIZE
+from tests.submissions.harness import solution_namespace
+from tests.submissions.make_submissions import ASSIGNMENTS, load_solution
+from tests.test_assignments_solutions import graded_cells, parsed_checks
 
 CHECKS = ["elbo", "iwae_bound"]
 
@@ -59,3 +70,47 @@ def test_every_hidden_iwae_network_is_warmed():
         for case in prepared_cases("iwae_bound", seed, "hidden"):
             if case["n_samples"] == 8:
                 assert case_key(case, NETWORK_KEYS + ("n_samples",)) in pool
+
+
+JUDGE_SCRIPT = """
+import json, pickle, sys
+sys.path.insert(0, sys.argv[1])
+from autograder.judge_server import prepare_server
+from autograder.judging import judge
+
+requests = pickle.loads(open(sys.argv[2], "rb").read())
+prepare_server(sorted({name for name, _, _, _ in requests}))
+before = set(sys.modules)
+passed = [judge(name, seed, kind, outcomes).passed for name, seed, kind, outcomes in requests]
+print(json.dumps({"new_modules": sorted(set(sys.modules) - before), "passed": passed}))
+"""
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_judging_imports_nothing_after_the_server_is_prepared(assignment, tmp_path, monkeypatch):
+    """A judge child is a fresh fork of the server per submission: whatever it imports, every submission pays
+    (`import scipy.stats` alone was ~0.8 CPU-s, most of a ps3 submission's judging). The solution's records of
+    every check, visible and hidden, are judged after prepare_server; no module may be imported on the way."""
+    from autograder.student.probes import VISIBLE_SEED, probe
+
+    monkeypatch.setenv("AUTOGRADER_CACHE_DIR", str(tmp_path / "cache"))
+    scope = solution_namespace(assignment, train=assignment == "ps4_gradients")
+    requests = []
+    for cell in graded_cells(load_solution(assignment)):
+        for name, expression, kind in parsed_checks(cell.source):
+            func = eval(expression, scope)  # noqa: S307 - the instructor's own test cell
+            seed = VISIBLE_SEED if kind == "visible" else 21
+            requests.append((name, seed, kind, [o.to_json() for o in probe(name, func, seed, kind)]))
+    (tmp_path / "requests.pickle").write_bytes(pickle.dumps(requests))
+    root = Path(__file__).resolve().parents[1]
+    for references in ("computed", "read from the cache file"):  # a server warms up either way
+        done = subprocess.run([sys.executable, "-I", "-c", JUDGE_SCRIPT, str(root), str(tmp_path / "requests.pickle")],
+                              capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg"))
+        assert done.returncode == 0, done.stderr[-3000:]
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        assert all(found["passed"])
+        assert found["new_modules"] == [], (
+            f"with the references {references}, judging imported {found['new_modules'][:20]}: import them in the "
+            f"judge server before it forks (autograder.judge_server.JUDGING_IMPORTS)")
+    assert list((tmp_path / "cache" / "references").glob("*.pickle"))

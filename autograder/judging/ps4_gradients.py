@@ -297,10 +297,22 @@ VAE_ELBO_THRESHOLD = -21.0  # nats per held-out image; the reference reaches -18
 # posterior or a decoder that ignores z gives -24.5, an untrained model -44
 
 
+_HELDOUT_CACHE: dict[str, object] = {}
+
+
+def heldout_digits():
+    """The binarized digits test split (360, 64) the trained model is evaluated on (loaded once, in the judge
+    server's warm-up: reading the bundled CSV costs every judge child otherwise)."""
+    if "x_test" not in _HELDOUT_CACHE:
+        from vaelib.data import digits
+
+        _HELDOUT_CACHE["x_test"] = digits(binarize=True)[2]
+    return _HELDOUT_CACHE["x_test"]
+
+
 def _vae_assess(case, value):
     import torch
 
-    from vaelib.data import digits
     from vaelib.models import VAE
     from vaelib.probability import elbo
 
@@ -315,7 +327,7 @@ def _vae_assess(case, value):
     model = VAE(**VAE_ARCH)
     model.load_state_dict(state)
     model.eval()
-    _, _, x_test, _ = digits(binarize=True)
+    x_test = heldout_digits()
     generator_state, threads = torch.random.get_rng_state(), torch.get_num_threads()
     torch.manual_seed(case["seed"])
     torch.set_num_threads(1)
@@ -334,6 +346,7 @@ def _vae_assess(case, value):
 register_judge(Judge(
     name="vae_heldout_elbo",
     assess=_vae_assess,
+    warm=heldout_digits,
     section=(Reading("ch6-vae", "Training a VAE with each estimator"),
              Reading("ch4-training-step", "One training step, by hand")),
     what=f"your trained VAE (vaelib.models.VAE(x_dim=64, hidden=128, z_dim=4)) reaches a held-out ELBO of at "

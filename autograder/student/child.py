@@ -59,6 +59,9 @@ def reset_environment(root: str, threads: int, device: str = "cpu") -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible
     for name in ("HOME", "IPYTHONDIR", "MPLCONFIGDIR"):
         os.makedirs(os.environ[name], exist_ok=True)
+    from .zygote import copy_font_list
+
+    copy_font_list()  # a notebook that plots imports matplotlib without scanning every font first
 
 
 def run_submission(job_socket: socket.socket, shell, root: str) -> int:

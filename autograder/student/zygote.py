@@ -1,9 +1,9 @@
 """The grading sandbox's zygote: ``python -I -c '...zygote.main()' CONFIG`` inside bubblewrap (autograder.sandbox).
 
-It imports torch, numpy, matplotlib (Agg), IPython and the student-side checks ONCE, makes itself non-dumpable, and
-then serves jobs (autograder.student.forkserver): per submission it forks a monitor, which creates the
-submission's own namespaces (autograder.student.isolation) and forks the submission's first process. The zygote
-never reads a submission's data, so nothing of one student is in the memory the next one is forked from.
+It imports torch, numpy, IPython, the student-side checks and what the assignment's notebook imports ONCE, makes
+itself non-dumpable, and then serves jobs (autograder.student.forkserver): per submission it forks a monitor, which
+creates the submission's own namespaces (autograder.student.isolation) and forks the submission's first process.
+The zygote never reads a submission's data, so nothing of one student is in the memory the next one is forked from.
 """
 
 from __future__ import annotations
@@ -20,19 +20,42 @@ from . import forkserver, isolation
 
 DEFAULT_TMP_BYTES = 512 << 20
 DEFAULT_SHM_BYTES = 64 << 20
+FONT_CACHE = "/opt/fontcache"  # matplotlib's font list, bound read-only by the grader (autograder.sandbox.command)
 
 
-def preload():
-    import matplotlib
+def copy_font_list() -> None:
+    """The grader's matplotlib font list (FONT_CACHE), copied where matplotlib looks for it
+    (MPLCONFIGDIR, the zygote's own /tmp) before matplotlib is imported; without it matplotlib scans every font."""
+    import shutil
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
+    source = FONT_CACHE
+    if not os.path.isdir(source) or not os.environ.get("MPLCONFIGDIR"):
+        return
+    os.makedirs(os.environ["MPLCONFIGDIR"], exist_ok=True)
+    for name in os.listdir(source):
+        try:
+            shutil.copyfile(os.path.join(source, name), os.path.join(os.environ["MPLCONFIGDIR"], name))
+        except OSError:
+            pass  # matplotlib then builds its own list
+
+
+def preload(modules: list[str] | tuple[str, ...] = ()):
+    """Import, once, what every submission needs (torch, numpy, IPython, the checks) and ``modules``: what the
+    assignment's notebook imports (autograder.source.notebook_imports). A module that cannot be imported here is left
+    for the notebook to fail on, with its own error."""
+    import importlib
+
+    copy_font_list()
     import numpy  # noqa: F401
-    import scipy.special  # noqa: F401
     import torch  # noqa: F401
 
     import autograder.checks  # noqa: F401  (registers the probes)
 
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 - the notebook reports it when it imports the module itself
+            print(f"zygote: could not preload {name}: {type(error).__name__}: {error}", file=sys.stderr)
     from .cellrunner import make_shell
 
     return make_shell()
@@ -148,6 +171,6 @@ def main() -> None:
         if os.getuid() == 0:
             raise SystemExit("the sandboxed zygote must not run as root")
         isolation.set_dumpable(False)  # no process of the same uid can ptrace the zygote or open its /proc files
-    shell = preload()
+    shell = preload(config.get("preload", ()))
     monitor = isolated_monitor if config.get("sandboxed") else plain_monitor
     forkserver.serve(control, monitor(shell, config))
