@@ -42,7 +42,7 @@ from autograder.executor import SandboxPool  # noqa: E402
 from autograder.grading import GradingKit, grade_submission, run_with_restarts  # noqa: E402
 from autograder.judge_server import JudgePool  # noqa: E402
 from autograder.nbgrader_cli import generate_assignment  # noqa: E402
-from autograder.source import check_names, load_source  # noqa: E402
+from autograder.source import check_names, load_source, notebook_imports  # noqa: E402
 from autograder.submissions import discover  # noqa: E402
 
 
@@ -94,6 +94,7 @@ class Batch:
                               config.notebook_timeout_s, threads=1)
         self.seeds = {s.student_id: 1000 + i for i, s in enumerate(self.submissions)}
         self.judges = JudgePool(warm=check_names(self.assignment.source_notebook))
+        self.preload = tuple(notebook_imports(self.assignment.source_notebook))  # as `grade` gives its pools
 
     def grade(self, pool, threads: int) -> dict:
         """Grade every submission with ``threads`` grader threads; wall time and per-phase sums."""
@@ -157,7 +158,7 @@ def warm(pool, slots: int) -> None:
 
 
 def dask_pool(cluster, batch: Batch, slots: int) -> DaskPool:
-    pool = DaskPool(cluster.address, assignment_files=batch.files)
+    pool = DaskPool(cluster.address, assignment_files=batch.files, preload=batch.preload)
     warm(pool, slots)
     return pool
 
@@ -190,7 +191,8 @@ def overhead(batch: Batch, scratch: Path, repeats: int) -> list[dict]:
         cluster.add_worker(name="a")
         cluster.add_worker(name="b")
         for repeat in range(repeats):
-            local = SandboxPool(2, threads_per_job=1, assignment_files=batch.files, log_path=scratch / "local.log")
+            local = SandboxPool(2, threads_per_job=1, assignment_files=batch.files, log_path=scratch / "local.log",
+                                preload=batch.preload)
             try:
                 warm(local, 2)
                 rows.append(dict(batch.grade(local, 2), **batch.run_only(local, 2), pool="local", repeat=repeat))

@@ -3,7 +3,8 @@ with `python -m autograder grade --workers 2`, on the same machine, one run each
 
     python bench/bench_grading.py [--assignment ps3_elbo] [--count 40] [--workers 2]
 
-Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes.
+Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes. A third
+run grades one submission alone: with the batch of --count, wall = fixed cost + count x marginal cost per submission.
 It stops without a timing when stock nbgrader fails, grades fewer notebooks, or gives any submission other
 autograded points than `autograder grade` does. Our setup steps' times (loading, preparing the assignment, writing
 the outputs) are reported from the grader's own progress lines.
@@ -152,25 +153,31 @@ def main() -> None:
         stock_s, stock = run_stock(submissions, course, assignment, scratch)
         ours_s, ours = run_ours(submissions, course, assignment, scratch, args.workers, sandboxed=True)
         bare_s, bare = run_ours(submissions, course, assignment, scratch, args.workers, sandboxed=False)
+        first = dict(list(submissions.items())[:1])  # the fixed cost: a batch of one submission (the solution)
+        one_s, one = run_ours(first, course, assignment, scratch / "one", args.workers, sandboxed=True)
     check_agreement(stock, ours, "sandbox")
     check_agreement(stock, bare, "no sandbox")
-    for result in (stock, ours, bare):
+    for result in (stock, ours, bare, one):
         result.pop("scores")
     ratio = stock_s / ours_s
+    # wall(n) = fixed + n * marginal, from the batches of 1 and of n (both with the sandbox)
+    marginal = (ours_s - one_s) / (len(submissions) - 1) if len(submissions) > 1 else float("nan")
     result = {"assignment": assignment, "submissions": len(submissions), "workers": args.workers,
               "cpu_count": os.cpu_count(), "machine": platform.platform(),
               "stock_nbgrader_autograde_s": round(stock_s, 2), "autograder_grade_s": round(ours_s, 2),
               "speedup": round(ratio, 2), "stock_per_submission_s": round(stock_s / len(submissions), 3),
               "ours_per_submission_s": round(ours_s / len(submissions), 3), "stock": stock, "ours": ours,
               "autograder_grade_no_sandbox_s": round(bare_s, 2), "speedup_no_sandbox": round(stock_s / bare_s, 2),
-              "ours_no_sandbox": bare}
+              "ours_no_sandbox": bare, "one_submission_s": round(one_s, 2),
+              "marginal_per_submission_s": round(marginal, 3), "fixed_cost_s": round(one_s - marginal, 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "grading.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"| grading {len(submissions)} × {assignment} | stock `nbgrader autograde` serial {stock_s:.1f} s "
           f"({stock_s / len(submissions):.2f} s/nb) | `autograder grade --workers {args.workers}` {ours_s:.1f} s "
           f"({ours_s / len(submissions):.2f} s/nb) with the sandbox, {ratio:.1f}× faster | "
-          f"without the sandbox {bare_s:.1f} s, {stock_s / bare_s:.1f}× faster |")
+          f"without the sandbox {bare_s:.1f} s, {stock_s / bare_s:.1f}× faster | one submission {one_s:.1f} s: "
+          f"fixed cost {one_s - marginal:.1f} s + {marginal:.2f} s per submission |")
 
 
 if __name__ == "__main__":

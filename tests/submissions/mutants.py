@@ -761,6 +761,25 @@ def train_vae(x_train, epochs=60, batch_size=128, lr=2e-3, seed=0):
             optimiser.step()
     return model
 '''),
+    Variant("vae_trained_on_test", "ps4_gradients", "train_vae", ("vae_heldout_elbo",),
+            "trains on the held-out test split (long enough to pass the threshold there) instead of x_train", '''
+def train_vae(x_train, epochs=60, batch_size=128, lr=2e-3, seed=0):
+    x_train = digits(binarize=True)[2]
+    torch.manual_seed(seed)
+    model = VAE(x_dim=64, hidden=128, z_dim=4)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(150):
+        order = torch.randperm(len(x_train))
+        for start in range(0, len(x_train), batch_size):
+            batch = x_train[order[start:start + batch_size]]
+            mu, log_var = model.encode(batch)
+            z = reparameterize(mu, log_var)
+            objective = (bernoulli_log_likelihood(batch, model.decode(z)) - gaussian_kl(mu, log_var)).mean()
+            optimiser.zero_grad()
+            (-objective).backward()
+            optimiser.step()
+    return model.cpu()
+'''),
     # ---- ps4: non-differentiable f, zero variance, fixed seeds, spread, contracts (issue 8)
     Variant("reparam_fixed_seed", "ps4_gradients", "reparameterize", ("reparameterize",),
             "a fixed seed when eps is None: every call draws the same noise", '''
