@@ -205,8 +205,6 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
             except BaseException:
                 judges.close()
                 raise
-            # one thread per sandbox, and one per judging slot: a sandbox takes the next submission while the
-            # previous one is judged (with only one thread per sandbox, it would wait idle for the judging)
             executor = LocalExecutor(pool, judges, getattr(pool, "size", size))
         try:
             kit, release = prepare_assignment(assignment, output, digest, files_host, workers, use_sandbox,

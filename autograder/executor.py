@@ -129,16 +129,10 @@ class ForkServer:
         if wait:
             self.process.wait()
 
-    def close(self, wait: bool = True) -> None:
+    def close(self) -> None:
         """Ends the server at once: it holds nothing to save (a job still running is killed with it), and a torch
-        process takes most of a second to exit by itself. ``wait=False``: kill only (the caller waits, e.g. for
-        several servers at once, with :meth:`wait_closed`)."""
-        self.kill(wait=wait)
-        if wait:
-            self.wait_closed()
-
-    def wait_closed(self) -> None:
-        self.process.wait()
+        process takes most of a second to exit by itself."""
+        self.kill()
         self.control.close()
 
 
@@ -381,9 +375,9 @@ class SandboxPool:
             self._groups.clear()
             self._uids.clear()
         for server in servers:  # all killed first, then waited for: their exits overlap
-            server.close(wait=False)
+            server.kill(wait=False)
         for server in servers:
-            server.wait_closed()
+            server.close()
         for group in groups:
             group.remove()
         for claim in claims:

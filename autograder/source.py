@@ -141,15 +141,20 @@ def load_source(assignment_id: str, source_path: Path, release_path: Path) -> As
     return AssignmentSource(assignment_id, cells, dict(source_nb.metadata.get("kernelspec", {})))
 
 
-def check_names(source_path: Path) -> list[str]:
-    """The names of the checks the instructor's test cells call (read without nbformat: cheap, for warming up)."""
+def _code_cells(source_path: Path) -> list[tuple[dict, str]]:
+    """(metadata, source text) of each code cell, read without nbformat (cheap: for the batch's start)."""
     import json
 
     notebook = json.loads(Path(source_path).read_text(encoding="utf-8"))
+    return [(cell.get("metadata", {}), "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"])
+            for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+
+
+def check_names(source_path: Path) -> list[str]:
+    """The names of the checks the instructor's test cells call (for warming up the judges)."""
     names = []
-    for cell in notebook.get("cells", []):
-        if cell.get("cell_type") == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for metadata, text in _code_cells(source_path):
+        if metadata.get("nbgrader", {}).get("grade"):
             names += [check.name for check in parse_expected_checks(text) if check.name not in names]
     return names
 
@@ -158,15 +163,8 @@ def notebook_imports(source_path: Path) -> list[str]:
     """The modules the instructor's notebook imports (``import a.b``, ``from a.b import c``: "a.b"), except the
     autograder's own: the grading sandbox's zygotes import them once before forking, so that no submission pays for
     them (vaelib.data brings scikit-learn: ~0.9 CPU-s). Cells that do not parse (magics) are skipped."""
-    import ast
-    import json
-
-    notebook = json.loads(Path(source_path).read_text(encoding="utf-8"))
     found: list[str] = []
-    for cell in notebook.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for _, text in _code_cells(source_path):
         try:
             tree = ast.parse(text)
         except SyntaxError:

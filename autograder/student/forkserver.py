@@ -49,7 +49,7 @@ def _child(control: socket.socket, job: socket.socket, handle: Callable[[socket.
 
 
 def serve(control: socket.socket, handle: Callable[[socket.socket], int]) -> None:
-    """Run until the control socket closes (the grader is gone) or sends {"quit": true}."""
+    """Run until the control socket closes (the grader is gone, or killed this server's session)."""
     running: dict[int, tuple[int, int]] = {}  # pidfd -> (job number, pid)
     by_job: dict[int, int] = {}  # job number -> pid
     send_control(control, {"ready": True, "pid": os.getpid()})
@@ -65,8 +65,6 @@ def serve(control: socket.socket, handle: Callable[[socket.socket], int]) -> Non
                     if not data:
                         return
                     message = json.loads(data)
-                    if message.get("quit"):
-                        return
                     if "kill" in message:
                         pid = by_job.get(message["kill"])
                         if pid is not None:
