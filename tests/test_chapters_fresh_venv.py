@@ -87,7 +87,13 @@ def test_chapter_runs_in_a_fresh_venv(built_book, fresh_venv, name, tmp_path, mo
     record_property("venv_seconds", round(venv_seconds, 1))
     record_property("run_seconds", round(seconds, 1))
     print(f"{name}: ran in {seconds:.1f} s in the fresh venv (built in {venv_seconds:.1f} s)")
-    report = notebook.cells[-1].outputs[0]["text"].split()
+    # the kernel may split one print over several stream messages, or flush a late newline from an earlier cell
+    # into this one: read the whole of stdout and take the line the probe wrote
+    stdout = "".join(output.get("text", "") for output in notebook.cells[-1].outputs
+                     if output.get("output_type") == "stream" and output.get("name") == "stdout")
+    probe_lines = [line.split() for line in stdout.splitlines() if line.startswith("FRESH ")]
+    assert probe_lines, f"the probe cell printed no FRESH line; its stdout was {stdout!r}"
+    report = probe_lines[-1]
     env_dir = python.parent.parent
     assert report[0] == "FRESH" and Path(report[1]).parent.parent == env_dir, f"ran in {report[1]}, not {python}"
     assert Path(report[2]).is_relative_to(env_dir), f"vaelib came from {report[2]}, not the fresh venv"
