@@ -80,18 +80,23 @@ class BatchResult:
 class LocalExecutor:
     """Grades submissions from ``threads`` threads: each runs one submission with ``pool.run`` (one submission, one
     sandbox: autograder.executor.SandboxPool on this machine, autograder.distributed.DaskPool on a cluster) and
-    judges what came back in the judge pool (autograder.judge_server), yielding each GradeResult as soon as it is
+    judges what came back in the judge pool (autograder.judge_server; on a cluster, the nodes' judge servers through
+    ``pool.judge_with``, with this one as the fallback), yielding each GradeResult as soon as it is
     finished. An executor is anything with ``grade(submissions, kit, seeds)`` yielding one GradeResult per
     submission (never raising for a submission) and ``close()``."""
 
-    def __init__(self, pool, judges: JudgePool, threads: int):
+    def __init__(self, pool, judges: JudgePool, threads: int, checks: tuple[str, ...] = ()):
         self.pool, self.judges, self.threads = pool, judges, threads
+        # on a cluster the nodes judge too (autograder.distributed.judge_on_node); this machine's judges are the
+        # fallback for a node that cannot
+        judge_with = getattr(pool, "judge_with", None)
+        self.judge = judge_with(judges.call, checks) if judge_with is not None else judges.call
 
     def grade(self, submissions: list[Submission], kit: GradingKit, seeds: dict[str, int]) -> Iterator[GradeResult]:
         threads = ThreadPoolExecutor(max_workers=self.threads)
         try:
             futures = {threads.submit(grade_submission, s, kit, self.pool.run, seeds.get(s.student_id),
-                                      self.judges.call): s for s in submissions}
+                                      self.judge): s for s in submissions}
             for future in as_completed(futures):
                 submission = futures[future]
                 try:
@@ -198,14 +203,15 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
             say(f"starting {size} grading worker(s) " + ("in the bubblewrap sandbox" if use_sandbox else
                                                           "WITHOUT a sandbox") + " and the judges (they load in the "
                                                                                  "background)")
-            judges = JudgePool(warm=check_names(assignment.source_notebook), log_path=output / "worker.log")
+            checks = tuple(check_names(assignment.source_notebook))
+            judges = JudgePool(warm=list(checks), log_path=output / "worker.log")
             try:
                 pool = (pool_factory or local_pool)(size, use_sandbox, output / "worker.log", files_host,
                                                     preload=tuple(notebook_imports(assignment.source_notebook)))
             except BaseException:
                 judges.close()
                 raise
-            executor = LocalExecutor(pool, judges, getattr(pool, "size", size))
+            executor = LocalExecutor(pool, judges, getattr(pool, "size", size), checks)
         try:
             kit, release = prepare_assignment(assignment, output, digest, files_host, workers, use_sandbox,
                                               cell_timeout_s, notebook_timeout_s, refresh_gradebook=adopting or (

@@ -3,8 +3,9 @@
 ``python -m autograder grade ... --scheduler tcp://HOST:PORT`` swaps the local pool for this one; grading itself
 (autograder.grading) does not change. Two sides:
 
-* The grader (:class:`DaskPool`) submits one Dask task per run of a notebook and waits for its run dict. It judges
-  what comes back itself (autograder.judge_server) and is the only writer of the gradebook and the outputs. It
+* The grader (:class:`DaskPool`) submits one Dask task per run of a notebook and waits for its run dict, then one
+  Dask task that judges it (:func:`judge_on_node`): the judging of a large class is spread over the nodes as the
+  runs are. It is the only writer of the gradebook and the outputs. It
   ships the release's data files to the cluster once (``scatter(broadcast=True)``). It keeps twice as many runs in
   flight as the cluster has task slots right now (one running and one queued per slot; refreshed every few
   seconds, so workers that join or leave change it), and asks for the Dask resource ``GPU`` when grading with
@@ -16,6 +17,10 @@
   does not start, another version of the autograder or of torch, no GPU device for ``--device cuda``) raises
   :class:`NodeRefused`; the grader says so on stderr and runs the submission on another node, or, when no node
   can, gives it an ``error`` row naming the reason.
+* Judging on a node is trusted: the worker process (which never runs student code) keeps a judge server of its own
+  (autograder.judge_server.JudgePool: one limited child per submission, as on the grader), fed only the run dict
+  that already passed the trust boundary. A node that cannot judge (another version, a judge server that does not
+  start) raises :class:`NodeCannotJudge`, and the grader judges that submission in its own judge server.
 
 Faults: a worker that dies mid-run is Dask's to handle: the scheduler runs its tasks again elsewhere, and after
 ``distributed.scheduler.allowed-failures`` (3) deaths the task fails with KilledWorker, which becomes that
@@ -48,6 +53,7 @@ from distributed import Client, WorkerPlugin, get_worker
 from . import sandbox
 from .course import UsageError
 from .executor import READY_TIMEOUT_S, ClusterLost, ForkServerDied, SandboxPool, check_device
+from .judge_server import JUDGE_TIMEOUT_S, JudgeFailed, JudgePool
 from .sandbox import Limits
 
 CONNECT_TIMEOUT_S = 30.0  # reaching the scheduler at the start of a batch
@@ -339,6 +345,74 @@ class NodePoolsPlugin(WorkerPlugin):
 
     def teardown(self, worker) -> None:
         close_node_pools(wait=True)
+        close_node_judges()
+
+
+class NodeCannotJudge(RuntimeError):
+    """This node cannot judge (another version of the autograder, a judge server that did not start or died): the
+    grader judges the submission itself."""
+
+
+_JUDGES: dict[tuple, JudgePool] = {}  # (code digest, check names) -> this worker's judge server
+
+
+def _judges_here(worker, settings: NodeSettings, checks: tuple[str, ...]) -> JudgePool:
+    """This worker's judge server for these checks, started at the first call (its imports and references then load
+    in the background). Kept across batches of the same code: judge servers hold no student data."""
+    if settings.code_digest != code_digest():
+        raise NodeCannotJudge(f"{describe_node(worker)} runs another version of the autograder than the grader")
+    key = (settings.code_digest, checks)
+    with _POOLS_LOCK:
+        judges = _JUDGES.get(key)
+        if judges is None:
+            log = Path(worker.local_directory) / "autograder-judge.log"
+            judges = _JUDGES[key] = JudgePool(warm=list(checks), log_path=log, parallel=max(1, worker.state.nthreads))
+        return judges
+
+
+def start_node_judges(settings: NodeSettings, checks: tuple[str, ...], dask_worker=None) -> bool:
+    """Client.run at the start of a batch: start this worker's judge server now, while the grader prepares."""
+    try:
+        _judges_here(dask_worker, settings, checks)
+    except NodeCannotJudge:
+        return False
+    return True
+
+
+def judge_on_node(function, args: tuple, settings: NodeSettings, checks: tuple[str, ...]):
+    """The Dask task that judges one submission: ``function(*args)`` (autograder.grading.judge_run) in a limited
+    child of this worker's judge server. JudgeFailed (the submission's records broke a limit) goes back to the
+    grader as it would locally; a judge server that cannot serve raises NodeCannotJudge."""
+    worker = get_worker()
+    judges = _judges_here(worker, settings, checks)
+    try:
+        judges.server.wait_ready()
+        return judges.call(function, *args)
+    except (ForkServerDied, JudgeFailed) as error:
+        if not (judges.server.dead or judges.server.process.poll() is not None):
+            raise  # the server is alive: this submission's judging failed (its limits), as it would locally
+        with _POOLS_LOCK:  # the next task on this worker starts a new one
+            if _JUDGES.get((settings.code_digest, checks)) is judges:
+                del _JUDGES[(settings.code_digest, checks)]
+        judges.close()
+        raise NodeCannotJudge(f"{describe_node(worker)}: its judge server ended ({error})") from None
+
+
+def node_judges_ready(dask_worker=None) -> int:
+    """How many judge servers this worker has started (they are ready: this waits for them)."""
+    with _POOLS_LOCK:
+        servers = list(_JUDGES.values())
+    for judges in servers:
+        judges.server.wait_ready()
+    return len(servers)
+
+
+def close_node_judges() -> None:
+    with _POOLS_LOCK:
+        servers = list(_JUDGES.values())
+        _JUDGES.clear()
+    for judges in servers:
+        judges.close()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -624,10 +698,77 @@ class DaskPool:
             return run
         return self._final(job, f"it could not be run on the Dask cluster after {MAX_SUBMITS} tries")
 
-    def _wait(self, future, allowed: list[str] | None, limit_s: float) -> dict | None:
-        """The run dict, or None when the task can no longer start (every worker it may run on has left). Raises
-        TaskOverdue after ``limit_s``: a node enforces the notebook's budget itself, so a task that outlives it by
-        far is stuck on a broken node; the batch must still end with a row for it."""
+    # -- judging on the nodes -----------------------------------------------------------------------------
+    def judge_with(self, fallback, checks: tuple[str, ...]):
+        """The ``judge_with`` of grade_submission for this cluster: judge on a node (judge_on_node), or with
+        ``fallback`` (the grader's own JudgePool.call) where no node can. Starts the nodes' judge servers now."""
+        checks = tuple(checks)
+        try:
+            started = self.client.run(start_node_judges, self.settings, checks, on_error="return")
+        except Exception as error:  # noqa: BLE001 - they start with the first judging instead
+            self._note(f"could not start the judge servers on the workers ({type(error).__name__}: {error})")
+        else:
+            refusing = sorted(a for a, ok in started.items() if ok is not True)
+            if refusing:
+                self._note(f"workers that cannot judge (another version): {', '.join(refusing)}")
+
+        def judge(function, *args):
+            try:
+                return self._judge_on_cluster(function, args, checks)
+            except NodeCannotJudge as error:
+                self._note(f"judged on the grader: {error}")
+                return fallback(function, *args)
+
+        return judge
+
+    def warm_judges(self) -> int:
+        """Wait until every worker's judge server is ready (a benchmark times judging without their start)."""
+        return sum(n for n in self.client.run(node_judges_ready, on_error="return").values() if isinstance(n, int))
+
+    def _judge_on_cluster(self, function, args: tuple, checks: tuple[str, ...]):
+        from distributed.client import FutureCancelledError
+        from distributed.scheduler import KilledWorker
+
+        with self._cond:
+            if self._lost:
+                raise ClusterLost(self._lost)
+            allowed = sorted(a for a in self._workers if a not in self._refused) if self._refused else None
+        if allowed == []:
+            raise NodeCannotJudge("no Dask worker can grade")
+        # before queued runs: a node judges what it ran while its next run waits
+        future = self.client.submit(judge_on_node, function, args, self.settings, checks, pure=False,
+                                    workers=allowed, allow_other_workers=False, priority=1)
+        try:
+            result = self._wait(future, allowed, JUDGE_TIMEOUT_S + READY_TIMEOUT_S + 60, judging=True)
+        except (NodeCannotJudge, JudgeFailed, ClusterLost):
+            raise
+        except KilledWorker as error:
+            raise JudgeFailed(f"the Dask workers judging it died {error.allowed_failures + 1} time(s)") from None
+        except TaskOverdue as error:
+            raise JudgeFailed(str(error)) from None
+        except FutureCancelledError as error:
+            if error.reason == "scheduler-connection-lost":
+                self._lose("the connection to it closed")
+                raise ClusterLost(self._lost) from None
+            raise NodeCannotJudge(f"its judging was cancelled ({error.reason})") from None
+        except Exception as error:  # noqa: BLE001 - the client is gone, or a failure on the node that is not judging's
+            if self.client.status != "running":
+                self._lose(f"{type(error).__name__}: {error}")
+                raise ClusterLost(self._lost) from None
+            raise NodeCannotJudge(f"the Dask task failed ({type(error).__name__}: {error})") from None
+        finally:
+            try:
+                future.release()
+            except Exception:  # noqa: BLE001 - a closed client has nothing left to release
+                pass
+        if result is None:  # every worker it could run on left before it started
+            raise NodeCannotJudge("the workers it could run on left the cluster")
+        return result
+
+    def _wait(self, future, allowed: list[str] | None, limit_s: float, judging: bool = False) -> dict | None:
+        """The task's result, or None when the task can no longer start (every worker it may run on has left).
+        Raises TaskOverdue after ``limit_s``: a node enforces the notebook's (and the judging's) budget itself, so a
+        task that outlives it by far is stuck on a broken node; the batch must still end with a row for it."""
         deadline = time.monotonic() + limit_s
         while True:
             try:
@@ -636,14 +777,17 @@ class DaskPool:
                 pass
             if time.monotonic() > deadline:
                 future.cancel()
-                raise TaskOverdue(f"the Dask task did not finish within {limit_s:.0f} s, far beyond the notebook's "
-                                  f"budget (a node may be stuck; see the Dask workers' logs)")
+                raise TaskOverdue(f"the Dask task did not finish within {limit_s:.0f} s, far beyond its budget "
+                                  f"(a node may be stuck; see the Dask workers' logs)")
             with self._cond:
                 if self._lost:
                     future.cancel()
                     raise ClusterLost(self._lost)
-                stranded = allowed is not None and not set(allowed) & set(self._slots())
-                stranded = stranded or (bool(self.resources) and not self._slots() and bool(self._workers))
+                if judging:  # any worker that did not refuse may judge; judging asks for no resource
+                    stranded = allowed is not None and not set(allowed) & set(self._workers)
+                else:
+                    stranded = allowed is not None and not set(allowed) & set(self._slots())
+                    stranded = stranded or (bool(self.resources) and not self._slots() and bool(self._workers))
             if stranded and future.status == "pending":
                 future.cancel()
                 return None

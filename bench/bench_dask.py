@@ -1,17 +1,21 @@
 """Benchmark: grading on Dask (autograder.distributed) on this machine, through the grader's own API.
 
-    python bench/bench_dask.py [--ps4 6] [--ps3 40] [--repeats 2]
+    python bench/bench_dask.py [--ps4 24] [--ps3 40] [--repeats 2]
 
 1. Scaling: ps4_gradients submissions (solution and correct alternative implementations: each trains a VAE, the
    heaviest job of the course) on ONE versus TWO Dask workers, each worker a "node" of one core (`taskset -c N`,
-   `--nthreads 1`), so each submission runs single-threaded in both cases. Reported: the speed-up of two workers.
+   `--nthreads 1`), so each submission runs single-threaded in both cases; the nodes judge as with `grade`.
+   Reported: the speed-up of two workers, and the same at equal run speed (this VM's speed drifts by about 10%
+   between two measurements a minute apart: each wall time divided by that measurement's mean run time). A batch
+   ends with one worker idle while the other finishes its last run (half a run on average), so use enough
+   submissions that this is small (24: about 4% of the two-worker time).
 2. Overhead: 40 ps3_elbo submissions (solution, exercise, mutants, alternatives) through the local SandboxPool
    (2 zygotes) and through DaskPool on two unpinned Dask workers (`--nthreads 1` each), with the same seeds and
    the same thread count per submission. Reported: seconds per submission and Dask's extra share.
 
 Each measurement grades through ``grading.grade_submission`` with the pool's ``run`` and the judge server, as
 `grade` does, after warming every pool (zygotes started) so that only the per-submission cost is timed; run and
-judge times are recorded separately (judging stays on the grader, whatever the cluster). The load average is
+judge times are recorded separately (on a cluster the nodes judge, as `grade` does). The load average is
 recorded before and after each measurement: this 2-core machine is shared, so repeat (``--repeats``) and report the
 spread. Writes bench/results/dask.json and prints markdown rows for bench/RESULTS.md.
 """
@@ -93,7 +97,8 @@ class Batch:
         self.kit = GradingKit(assignment_id, assignment_id, source, self.files, config.cell_timeout_s,
                               config.notebook_timeout_s, threads=1)
         self.seeds = {s.student_id: 1000 + i for i, s in enumerate(self.submissions)}
-        self.judges = JudgePool(warm=check_names(self.assignment.source_notebook))
+        self.checks = tuple(check_names(self.assignment.source_notebook))
+        self.judges = JudgePool(warm=list(self.checks))
         self.preload = tuple(notebook_imports(self.assignment.source_notebook))  # as `grade` gives its pools
 
     def grade(self, pool, threads: int) -> dict:
@@ -105,10 +110,13 @@ class Batch:
             run_s.append(float(run.get("seconds") or 0.0))  # the notebook's own time (no wait for a slot)
             return run
 
+        # as `grade` judges (autograder.batch.LocalExecutor): on the nodes on a cluster, else in the grader's judges
+        judge = pool.judge_with(self.judges.call, self.checks) if hasattr(pool, "judge_with") else self.judges.call
+
         def timed_judge(function, *args):
             start = time.perf_counter()
             try:
-                return self.judges.call(function, *args)
+                return judge(function, *args)
             finally:
                 judge_s.append(time.perf_counter() - start)
 
@@ -160,6 +168,8 @@ def warm(pool, slots: int) -> None:
 def dask_pool(cluster, batch: Batch, slots: int) -> DaskPool:
     pool = DaskPool(cluster.address, assignment_files=batch.files, preload=batch.preload)
     warm(pool, slots)
+    pool.judge_with(batch.judges.call, batch.checks)  # starts every node's judge server ...
+    pool.warm_judges()  # ... and waits for them
     return pool
 
 
@@ -212,7 +222,7 @@ def overhead(batch: Batch, scratch: Path, repeats: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ps4", type=int, default=6, help="ps4 submissions per scaling measurement")
+    parser.add_argument("--ps4", type=int, default=24, help="ps4 submissions per scaling measurement")
     parser.add_argument("--ps3", type=int, default=40, help="ps3 submissions per overhead measurement")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip", choices=["scaling", "overhead"], default=None)
@@ -240,10 +250,15 @@ def main() -> None:
         two = [r["wall_s"] for r in result["scaling"] if r["workers"] == 2]
         speedups = [a / b for a, b in zip(one, two, strict=True)]
         result["speedup"] = [round(s, 2) for s in speedups]
+        runs_one = [r["run_s_mean"] for r in result["scaling"] if r["workers"] == 1]
+        runs_two = [r["run_s_mean"] for r in result["scaling"] if r["workers"] == 2]
+        equal = [s * r2 / r1 for s, r1, r2 in zip(speedups, runs_one, runs_two, strict=True)]
+        result["speedup_at_equal_run_speed"] = [round(s, 2) for s in equal]
         scores = {json.dumps(r["scores"], sort_keys=True) for r in result["scaling"]}
         result["scaling_scores_identical"] = len(scores) == 1
         summary.append(f"| ps4: {args.ps4} submissions, 1 vs 2 one-core Dask workers | {', '.join(map(str, one))} s "
-                       f"vs {', '.join(map(str, two))} s | speed-up {', '.join(f'{s:.2f}' for s in speedups)} | "
+                       f"vs {', '.join(map(str, two))} s | speed-up {', '.join(f'{s:.2f}' for s in speedups)} "
+                       f"(at equal run speed {', '.join(f'{s:.2f}' for s in equal)}) | "
                        f"load {_loads(result['scaling'])} |")
     if "overhead" in result:
         local = [r["per_submission_s"] for r in result["overhead"] if r["pool"] == "local"]

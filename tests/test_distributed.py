@@ -159,6 +159,7 @@ def test_dask_batch_survives_a_killed_worker_and_matches_the_local_run(tmp_path)
         doomed.kill()  # SIGKILL: its running submission and its sandboxes die with it
         code = progress.finish(GRADE_TIMEOUT_S)
         stdout = process.stdout.read().decode()
+        survivor_judged = list((tmp_path / "cluster" / "survivor").rglob("autograder-judge.log"))  # (gone at its exit)
     assert code == 0, progress.text[-4000:]
     assert 4 <= len(runs_at_kill) <= len(students) - 10, f"not killed mid-batch ({len(runs_at_kill)} runs done)"
     assert f"Dask worker {doomed_address} left the cluster" in progress.text
@@ -168,6 +169,9 @@ def test_dask_batch_survives_a_killed_worker_and_matches_the_local_run(tmp_path)
     assert after and not any(doomed_address in line for line in after), "runs went on on the killed worker"
     got = rows(output)
     assert sorted(got) == sorted(students), stdout  # exactly one row per submission
+    # the nodes judged (each started a judge server of its own); none had to hand its judging back to the grader
+    assert "judged on the grader" not in (output / "worker.log").read_text()
+    assert survivor_judged, "the surviving worker never started a judge server"
     for student in students:
         want = {k: v for k, v in expected[student].items() if k != "seconds"}
         have = {k: v for k, v in got[student].items() if k != "seconds"}
@@ -203,6 +207,22 @@ def test_a_worker_without_bubblewrap_refuses_loudly(tmp_path):
         graded = rows(tmp_path / "mixed")
         assert graded["solution"]["status"] == "ok" and float(graded["solution"]["score"]) == 5, graded
         assert graded["exercise"]["status"] == "ok" and float(graded["exercise"]["score"]) == 0, graded
+
+
+@pytest.mark.slow
+def test_a_node_that_cannot_judge_hands_its_judging_back_to_the_grader(tmp_path):
+    submissions = tmp_path / "submissions"
+    put(submissions, "solution", FX_SOLUTION.read_text(), "fx_kl.ipynb")
+    put(submissions, "exercise", FX_EXERCISE.read_text(), "fx_kl.ipynb")
+    with LocalDaskCluster(tmp_path / "cluster") as cluster:
+        cluster.add_worker("--preload", str(PRELOAD), name="nojudge", env={"AUTOGRADER_TEST_NO_JUDGE": "1"})
+        result = grade(submissions, tmp_path / "out", "fx_kl", "--scheduler", cluster.address)
+    assert result.returncode == 0, result.stderr[-3000:]
+    graded = rows(tmp_path / "out")
+    assert graded["solution"]["status"] == "ok" and float(graded["solution"]["score"]) == 5, graded
+    assert graded["exercise"]["status"] == "ok" and float(graded["exercise"]["score"]) == 0, graded
+    log = (tmp_path / "out" / "worker.log").read_text()
+    assert log.count("judged on the grader") == 2 and "its judge server ended" in log, log[-3000:]
 
 
 # ------------------------------------------------------------------------------------------------------------
