@@ -19,8 +19,9 @@
   can, gives it an ``error`` row naming the reason.
 * Judging on a node is trusted: the worker process (which never runs student code) keeps a judge server of its own
   (autograder.judge_server.JudgePool: one limited child per submission, as on the grader), fed only the run dict
-  that already passed the trust boundary. A node that cannot judge (another version, a judge server that does not
-  start) raises :class:`NodeCannotJudge`, and the grader judges that submission in its own judge server.
+  that already passed the trust boundary. A node that cannot judge (another copy of the judges or of vaelib:
+  :func:`judging_digest`; a judge server that does not start) raises :class:`NodeCannotJudge`, and the grader
+  judges that submission in its own judge server.
 
 Faults: a worker that dies mid-run is Dask's to handle: the scheduler runs its tasks again elsewhere, and after
 ``distributed.scheduler.allowed-failures`` (3) deaths the task fails with KilledWorker, which becomes that
@@ -128,6 +129,7 @@ class NodeSettings:
     limits: Limits
     code_digest: str  # the sandbox's code and the numeric libraries: a node must run the same as the grader
     preload: tuple[str, ...] = ()  # what the zygotes import before forking (autograder.source.notebook_imports)
+    judging_digest: str = ""  # everything that decides a verdict: a node judges only with the grader's copy
 
 
 VERSIONED = ("torch", "numpy", "scipy", "ipython")
@@ -150,6 +152,23 @@ def code_digest() -> str:
             for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
                 digest.update(f"{package}/{source.relative_to(base).as_posix()}".encode() + b"\0")
                 digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def judging_digest() -> str:
+    """code_digest, scikit-learn's version and every source file of the autograder and vaelib (the judges, their
+    references, the scoring): a node whose copy differs from the grader's does not judge, so one bug gets one grade
+    on any node."""
+    digest = hashlib.sha256(code_digest().encode())
+    try:  # ps4's judge holds out scikit-learn's digits
+        digest.update(f"scikit-learn={importlib.metadata.version('scikit-learn')}".encode())
+    except importlib.metadata.PackageNotFoundError:
+        digest.update(b"scikit-learn=absent")
+    for package in ("autograder", "vaelib"):
+        base = sandbox.package_dir(package)
+        for source in sorted(base.rglob("*.py")):
+            digest.update(f"{package}/{source.relative_to(base).as_posix()}".encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -353,15 +372,16 @@ class NodeCannotJudge(RuntimeError):
     grader judges the submission itself."""
 
 
-_JUDGES: dict[tuple, JudgePool] = {}  # (code digest, check names) -> this worker's judge server
+_JUDGES: dict[tuple, JudgePool] = {}  # (judging digest, check names) -> this worker's judge server
 
 
 def _judges_here(worker, settings: NodeSettings, checks: tuple[str, ...]) -> JudgePool:
     """This worker's judge server for these checks, started at the first call (its imports and references then load
     in the background). Kept across batches of the same code: judge servers hold no student data."""
-    if settings.code_digest != code_digest():
-        raise NodeCannotJudge(f"{describe_node(worker)} runs another version of the autograder than the grader")
-    key = (settings.code_digest, checks)
+    if settings.judging_digest != judging_digest():
+        raise NodeCannotJudge(f"{describe_node(worker)} has another version of the autograder's judges or of vaelib "
+                              f"than the grader (digest {judging_digest()} there, {settings.judging_digest} here)")
+    key = (settings.judging_digest, checks)
     with _POOLS_LOCK:
         judges = _JUDGES.get(key)
         if judges is None:
@@ -392,8 +412,8 @@ def judge_on_node(function, args: tuple, settings: NodeSettings, checks: tuple[s
         if not (judges.server.dead or judges.server.process.poll() is not None):
             raise  # the server is alive: this submission's judging failed (its limits), as it would locally
         with _POOLS_LOCK:  # the next task on this worker starts a new one
-            if _JUDGES.get((settings.code_digest, checks)) is judges:
-                del _JUDGES[(settings.code_digest, checks)]
+            if _JUDGES.get((settings.judging_digest, checks)) is judges:
+                del _JUDGES[(settings.judging_digest, checks)]
         judges.close()
         raise NodeCannotJudge(f"{describe_node(worker)}: its judge server ended ({error})") from None
 
@@ -452,7 +472,7 @@ class DaskPool:
         self.address = scheduler
         self.assignment_files = assignment_files
         self.settings = NodeSettings(uuid.uuid4().hex, check_device(device), limits or Limits(), code_digest(),
-                                     tuple(preload))
+                                     tuple(preload), judging_digest())
         self.resources = {GPU: 1} if self.settings.device.startswith("cuda") else {}
         self._log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self._cond = threading.Condition()

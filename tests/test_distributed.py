@@ -480,3 +480,47 @@ def test_a_node_refuses_without_bubblewrap_with_other_code_or_without_a_gpu(monk
     assert "no NVIDIA device nodes" in distributed.node_problem(gpu)
     monkeypatch.setattr(sandbox, "gpu_device_nodes", lambda: ["/dev/nvidia0"])
     assert distributed.node_problem(gpu) is None
+
+
+def test_a_node_judges_only_with_the_grader_s_judges(tmp_path, monkeypatch):
+    """Another copy of the judges (or of vaelib) on a node would give the same bug another grade there: such a node
+    hands its judging back to the grader (NodeCannotJudge) before it starts a judge server."""
+    from types import SimpleNamespace
+
+    from autograder import distributed
+
+    worker = SimpleNamespace(address="tcp://10.0.0.9:1", local_directory=str(tmp_path),
+                             state=SimpleNamespace(nthreads=1))
+    monkeypatch.setattr(distributed, "_JUDGES", {})
+    theirs = distributed.NodeSettings("b", "cpu", sandbox.Limits(), distributed.code_digest(), (), "0" * 16)
+    with pytest.raises(distributed.NodeCannotJudge, match="another version of the autograder's judges"):
+        distributed._judges_here(worker, theirs, ("kl_divergence",))
+    assert distributed.start_node_judges(theirs, ("kl_divergence",), dask_worker=worker) is False
+    assert distributed._JUDGES == {} and not (tmp_path / "autograder-judge.log").exists()
+
+
+def test_the_judging_digest_changes_with_any_judge_but_the_code_digest_does_not(tmp_path, monkeypatch):
+    import shutil
+
+    from autograder import distributed
+
+    copies = {}
+    for package in ("autograder", "vaelib"):
+        copies[package] = tmp_path / package
+        shutil.copytree(sandbox.package_dir(package), copies[package], ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(sandbox, "package_dir", lambda package: copies[package])
+
+    def digests() -> tuple[str, str]:
+        distributed.code_digest.cache_clear()
+        distributed.judging_digest.cache_clear()
+        return distributed.code_digest(), distributed.judging_digest()
+
+    try:
+        code, judging = digests()
+        judge_file = next((copies["autograder"] / "judging").glob("ps*.py"))
+        judge_file.write_text(judge_file.read_text() + "\n# a TA's local change\n")
+        code_after, judging_after = digests()
+        assert code_after == code and judging_after != judging
+    finally:
+        monkeypatch.undo()
+        digests()
