@@ -478,6 +478,7 @@ class DaskPool:
         self._cond = threading.Condition()
         self._workers: dict[str, dict] = {}
         self._refused: dict[str, str] = {}  # worker address -> reason
+        self._cannot_judge: set[str] = set()  # workers that run submissions but judge with other code
         self._gone: set[str] = set()
         self._in_flight = 0
         self._again_waiting = 0  # later runs of a submission waiting for a slot (they go first)
@@ -729,8 +730,11 @@ class DaskPool:
             self._note(f"could not start the judge servers on the workers ({type(error).__name__}: {error})")
         else:
             refusing = sorted(a for a, ok in started.items() if ok is not True)
-            if refusing:
-                self._note(f"workers that cannot judge (another version): {', '.join(refusing)}")
+            if refusing:  # their runs are fine; their judging would come back to the grader every time
+                self._note(f"workers that cannot judge (another copy of the judges, or an error): "
+                           f"{', '.join(refusing)}")
+                with self._cond:
+                    self._cannot_judge.update(refusing)
 
         def judge(function, *args):
             try:
@@ -752,9 +756,10 @@ class DaskPool:
         with self._cond:
             if self._lost:
                 raise ClusterLost(self._lost)
-            allowed = sorted(a for a in self._workers if a not in self._refused) if self._refused else None
+            barred = set(self._refused) | self._cannot_judge
+            allowed = sorted(a for a in self._workers if a not in barred) if barred else None
         if allowed == []:
-            raise NodeCannotJudge("no Dask worker can grade")
+            raise NodeCannotJudge("no Dask worker can judge it")
         # before queued runs: a node judges what it ran while its next run waits
         future = self.client.submit(judge_on_node, function, args, self.settings, checks, pure=False,
                                     workers=allowed, allow_other_workers=False, priority=1)
@@ -762,10 +767,10 @@ class DaskPool:
             result = self._wait(future, allowed, JUDGE_TIMEOUT_S + READY_TIMEOUT_S + 60, judging=True)
         except (NodeCannotJudge, JudgeFailed, ClusterLost):
             raise
-        except KilledWorker as error:
-            raise JudgeFailed(f"the Dask workers judging it died {error.allowed_failures + 1} time(s)") from None
+        except KilledWorker as error:  # the grader's own judge child, under the same limits, cannot take it down
+            raise NodeCannotJudge(f"the Dask workers judging it died {error.allowed_failures + 1} time(s)") from None
         except TaskOverdue as error:
-            raise JudgeFailed(str(error)) from None
+            raise NodeCannotJudge(str(error)) from None
         except FutureCancelledError as error:
             if error.reason == "scheduler-connection-lost":
                 self._lose("the connection to it closed")

@@ -524,3 +524,56 @@ def test_the_judging_digest_changes_with_any_judge_but_the_code_digest_does_not(
     finally:
         monkeypatch.undo()
         digests()
+
+
+class _FakeJudgingClient:
+    """Client.run and Client.submit as DaskPool.judge_with uses them, with a verdict or an error per submit."""
+
+    status = "running"
+
+    def __init__(self, can_judge: dict[str, bool], outcomes: list):
+        self.can_judge, self.outcomes, self.submitted = can_judge, outcomes, []
+
+    def run(self, function, *args, on_error="raise"):
+        return dict(self.can_judge)
+
+    def submit(self, function, *args, **options):
+        self.submitted.append(options)
+        outcome = self.outcomes.pop(0)
+
+        class Future:
+            status = "finished"
+
+            def result(self, timeout=None):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+
+            def release(self):
+                pass
+
+        return Future()
+
+
+def test_judging_skips_nodes_that_cannot_judge_and_comes_back_to_the_grader_when_none_can(tmp_path):
+    """A node with another copy of the judges never gets a judging; a judging whose workers keep dying, or that no
+    node can take, is judged by the grader's own judges (the fallback), never lost."""
+    from types import SimpleNamespace
+
+    from distributed.scheduler import KilledWorker
+
+    from autograder import distributed
+
+    pool = distributed.DaskPool.__new__(distributed.DaskPool)
+    pool._cond, pool._lost, pool._log, pool.settings = threading.Condition(), None, None, None
+    pool._workers, pool._refused, pool._cannot_judge = {"tcp://a:1": {}, "tcp://b:1": {}}, {}, set()
+    died = KilledWorker("judge-key", SimpleNamespace(address="tcp://a:1"), 3)
+    pool.client = _FakeJudgingClient({"tcp://a:1": True, "tcp://b:1": False}, ["node verdict", died])
+    on_grader = []
+    judge = pool.judge_with(lambda function, *args: on_grader.append(args) or "grader verdict", ("kl",))
+    assert pool._cannot_judge == {"tcp://b:1"}
+    assert judge(len, "submission 1") == "node verdict" and on_grader == []
+    assert pool.client.submitted[0]["workers"] == ["tcp://a:1"] and pool.client.submitted[0]["priority"] > 0
+    assert judge(len, "submission 2") == "grader verdict" and on_grader == [("submission 2",)]
+    pool._cannot_judge.add("tcp://a:1")  # now no node may judge: nothing is submitted at all
+    assert judge(len, "submission 3") == "grader verdict" and len(pool.client.submitted) == 2
