@@ -47,29 +47,59 @@ def _reparam_exact(case, value):
         expect_close(actual, expected, rtol=1e-4, atol=1e-5, what=f"the gradient {label} of sum(w * z)")
 
 
+REPARAM_QUANTILES = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)  # shares of e below these normal quantiles
+REPARAM_TAILS = (0.01, 0.002)  # and shares of |e| beyond the two-sided quantiles: both tails in one test
+
+
+def _reparam_shares():
+    """(probabilities, thresholds, labels) of the shape tests: P(e < q) = p, and P(|e| > q) = p for the tails."""
+    from scipy.special import ndtri
+
+    below, tails = np.asarray(REPARAM_QUANTILES), np.asarray(REPARAM_TAILS)
+    below_at, beyond_at = ndtri(below), -ndtri(tails / 2)
+    labels = [f"share of (z - mu)/sigma below {q:+.3f} (the normal's {100 * p:g}% quantile)"
+              for p, q in zip(below, below_at, strict=True)] + \
+             [f"share of |z - mu|/sigma above {q:.3f} ({100 * p:g}% for N(0, 1))"
+              for p, q in zip(tails, beyond_at, strict=True)]
+    return np.concatenate([below, tails]), (below_at, beyond_at), labels
+
+
 def _reparam_statistics(case):
-    """Sampling case (eps=None), REPARAM_CALLS = 16 calls of 256 identical rows: e = (z - mu) / sigma, computed by
-    the grader, must be N(0, 1). Per call and column: the mean of e (V = 1 / 256) and the sample variance of e
-    (V = 2 / 255, skewness sqrt(8 / 255), excess kurtosis 12 / 255: a chi^2_255 / 255). Mean and spread tests over
-    the calls, delta = 1e-6 over 2 d components. sigma^2 as the scale (|log_var| >= 1 makes Var e = sigma^2 >= e or
+    """Sampling case (eps=None), REPARAM_CALLS = 16 calls of REPARAM_ROWS = 8,192 identical rows: e = (z - mu) /
+    sigma, computed by the grader, must be N(0, 1). Per call: the mean and the sample variance of e in each column
+    (V = 1 / rows and 2 / (rows - 1), a chi^2_{rows-1} / (rows - 1)), and, over all N = rows x d values of e, the
+    share below each normal quantile of REPARAM_QUANTILES and the share of |e| beyond the two-sided quantiles of
+    REPARAM_TAILS (binomial: V = p (1 - p) / N). The shares pin the SHAPE of the noise: noise of mean 0 and
+    variance 1 that is not normal (Student-t, uniform, Laplace, logistic) fails. Mean and spread tests over the
+    calls, delta = 1e-6 over 2 d + 9 components. Against unit-variance Student-t(30) noise in the hidden case
+    (d = 4: 524,288 values) the tail share is about 20 standard errors off; tests/test_grading_correctness_power.py
+    measures the power (>= 0.999) per mutant. sigma^2 as the scale (|log_var| >= 1 makes Var e = sigma^2 >= e or
     <= 1/e), uniform noise (mean 0.5), one noise row shared by all rows (variance 0) and a fixed seed (identical
     calls) all fail. Detach / no_grad / sigma^2 with a given eps fail the exact cases."""
     if case["mode"] != "sample":
         return None
     d, rows = len(case["mu"]), case["rows"]
+    p, _, share_labels = _reparam_shares()
+    count = rows * d
     labels = [f"mean of (z - mu)/sigma in column {j + 1}" for j in range(d)] + \
-             [f"variance of (z - mu)/sigma in column {j + 1}" for j in range(d)]
-    return StatSpec(np.concatenate([np.zeros(d), np.ones(d)]),
-                    np.concatenate([np.full(d, 1 / rows), np.full(d, 2 / (rows - 1))]), case["delta"], labels,
-                    calls=case["calls"], skewness=np.concatenate([np.zeros(d), np.full(d, np.sqrt(8 / (rows - 1)))]),
-                    kurtosis=np.concatenate([np.zeros(d), np.full(d, 12 / (rows - 1))]))
+             [f"variance of (z - mu)/sigma in column {j + 1}" for j in range(d)] + share_labels
+    share_skewness = (1 - 2 * p) / np.sqrt(count * p * (1 - p))
+    share_kurtosis = (1 - 6 * p * (1 - p)) / (count * p * (1 - p))
+    return StatSpec(np.concatenate([np.zeros(d), np.ones(d), p]),
+                    np.concatenate([np.full(d, 1 / rows), np.full(d, 2 / (rows - 1)), p * (1 - p) / count]),
+                    case["delta"], labels, calls=case["calls"],
+                    skewness=np.concatenate([np.zeros(d), np.full(d, np.sqrt(8 / (rows - 1))), share_skewness]),
+                    kurtosis=np.concatenate([np.zeros(d), np.full(d, 12 / (rows - 1)), share_kurtosis]))
 
 
 def _reparam_estimate(case, value):
     mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
     z = expect_calls(value, case["calls"], (case["rows"], len(mu)), "z (same shape as mu when eps is None)")
     e = (z - mu) / np.exp(0.5 * log_var)  # (calls, rows, d)
-    return np.concatenate([e.mean(1), e.var(1, ddof=1)], axis=1)
+    flat = e.reshape(len(e), -1)  # (calls, rows d): every value of a call, pooled over the columns
+    _, (below, beyond), _ = _reparam_shares()
+    shares = np.concatenate([(flat[:, :, None] < below).mean(1), (np.abs(flat)[:, :, None] > beyond).mean(1)], 1)
+    return np.concatenate([e.mean(1), e.var(1, ddof=1), shares], axis=1)
 
 
 register_judge(Judge(

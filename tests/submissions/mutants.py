@@ -795,6 +795,35 @@ def reparameterize(mu, log_var, eps=None):
         eps = torch.randn(mu.shape[-1])
     return mu + torch.exp(0.5 * log_var) * eps
 ''', statistical=True),
+    # ---- ps4: noise of the right mean (and variance) but not normal (issue 8's known limit, closed)
+    Variant("reparam_student_t_noise", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "Student-t(30) noise when eps is None (variance 30/28: 'almost normal')", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.distributions.StudentT(30.0).sample(mu.shape)
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
+    Variant("reparam_unit_variance_t_noise", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "Student-t(30) noise rescaled to variance 1: right mean and variance, wrong shape", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.distributions.StudentT(30.0).sample(mu.shape) * (28.0 / 30.0) ** 0.5
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
+    Variant("reparam_unit_variance_uniform_noise", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "uniform noise centred and scaled to variance 1 (torch.rand_like, then (u - 0.5) * sqrt(12))", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = (torch.rand_like(mu) - 0.5) * 12.0 ** 0.5
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
+    Variant("reparam_laplace_noise", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "Laplace noise of variance 1 (torch.distributions.Laplace(0, 1/sqrt(2)))", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.distributions.Laplace(0.0, 2.0 ** -0.5).sample(mu.shape)
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
     Variant("reparam_eps_reshaped", "ps4_gradients", "reparameterize", ("reparameterize",),
             "reshapes eps to the shape of mu: fails for eps with extra leading dimensions", '''
 def reparameterize(mu, log_var, eps=None):
