@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .assemble import Assembled, InvalidNotebook, assemble, code_cells_for_run, read_notebook
 from .judging.sections import Reading
-from .scoring import CellResult, score_test_cell
+from .scoring import CellResult, score_test_cells
 from .source import MANUAL, SOLUTION, TASK, AssignmentSource
 from .submissions import Submission
 from .text import clean
@@ -238,16 +238,16 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
             by_position.setdefault(message["position"], message)
     run_status, ended = run.get("status", "error"), run.get("ended")
     source_by_id = kit.source.by_id()
-    cells, student_errors, cell_errors = [], [], []
+    tests, student_errors, cell_errors = [], [], []
     for cell in assembled.cells:
         message = by_position.get(cell.position)
         if cell.grade_id in source_by_id and source_by_id[cell.grade_id].role == "test":
-            cells.append(score_test_cell(source_by_id[cell.grade_id], message, seed, run_status, ended,
-                                         kit.notebook_timeout_s))
+            tests.append((source_by_id[cell.grade_id], message))
         if message is not None and message.get("status") in ("error", "timeout", "crashed") and cell.role != "test":
             error = str(message.get("error"))[:STUDENT_ERROR_CHARS]
             student_errors.append(f"{cell_label(assembled, cell)}: {error}")
             cell_errors.append({"position": cell.position, "grade_id": cell.grade_id, "error": error})
+    cells = score_test_cells(tests, seed, run_status, ended, kit.notebook_timeout_s)
     base = sum(c.points for c in cells if not c.bonus)
     bonus = sum(c.points for c in cells if c.bonus)
     status = {"ok": "ok", "timeout": "timeout"}.get(run_status, "error")

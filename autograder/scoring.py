@@ -54,39 +54,92 @@ def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int
 
 def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,
                     budget_s: float) -> CellResult:
+    """One test cell on its own (a cell whose pass excuses an upstream is judged by score_test_cells)."""
+    return score_test_cells([(cell, message)], master_seed, run_status, ended, budget_s)[0]
+
+
+def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: int, run_status: str,
+                     ended: str | None, budget_s: float) -> list[CellResult]:
+    """Score a notebook's test cells (each with the message its run sent, or None).
+
+    One bug, one loss, across cells: a check that passed only because the judge undid wrong values of the student's
+    own upstream function (Verdict.excused, autograder.judging.upstream) keeps its pass unless every judged check of
+    that upstream passed. An upstream that passes all its own checks but returned wrong values when this function
+    called it behaves differently depending on who calls it: the excuse is void and the check fails."""
+    judged = [_judge_test_cell(cell, message, master_seed, run_status, ended, budget_s) for cell, message in cells]
+    settled = settle_excuses([verdicts for _, verdicts in judged])
+    results = []
+    for (cell, _), (result, _), verdicts in zip(cells, judged, settled, strict=True):
+        if result is None:
+            result = CellResult(cell.grade_id, cell.points, 0.0, False, cell.bonus)
+            result.passed = all(v.passed for _, v in verdicts)
+            result.messages.extend(("Passed: " if v.passed else "Failed: ") + v.message for _, v in verdicts)
+            result.readings.extend(r for _, v in verdicts if not v.passed for r in v.readings
+                                   if r not in result.readings)
+            result.points = cell.points if result.passed else 0.0
+        results.append(result)
+    return results
+
+
+def settle_excuses(cells: list[list[tuple[str, Verdict]]]) -> list[list[tuple[str, Verdict]]]:
+    """Each cell's (check name, verdict) pairs, with every pass that relied on an upstream whose judged checks all
+    passed turned into a failure (see score_test_cells)."""
+    all_passed: dict[str, bool] = {}
+    for verdicts in cells:
+        for name, verdict in verdicts:
+            all_passed[name] = all_passed.get(name, True) and verdict.passed
+    return [[(name, _void_excuses(name, verdict, all_passed)) for name, verdict in verdicts] for verdicts in cells]
+
+
+def _void_excuses(name: str, verdict: Verdict, all_passed: dict[str, bool]) -> Verdict:
+    """The verdict, failed when it relied on an upstream whose own checks were judged and all passed (see
+    score_test_cells; an upstream whose cell did not run or timed out keeps its excuse)."""
+    void = [upstream for upstream in verdict.excused if all_passed.get(upstream, False)]
+    if not verdict.passed or not void:
+        return verdict
+    upstream = void[0]
+    judge_def = JUDGES[name]
+    return Verdict(False, f"{name}: {judge_def.what}. Your {name} is right only given the values your {upstream} "
+                          f"returned for it, and those were wrong, although your {upstream} passed its own tests. A "
+                          f"{upstream} that is right in its own test but wrong when {name} needs it is not accepted, "
+                          f"so {name} is judged with the correct {upstream}, and does not match it. Fix {upstream} "
+                          f"for the inputs {name} gives it (or do not depend on its wrong values).\n"
+                          f"Read: {describe(judge_def.section)}", judge_def.section)
+
+
+def _judge_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,
+                     budget_s: float) -> tuple[CellResult | None, list[tuple[str, Verdict]]]:
+    """(a finished result, []) for a cell that did not run, timed out or has no check() call; otherwise (None, the
+    verdict of each expected check, by check name), to be finished by score_test_cells."""
     result = CellResult(cell.grade_id, cell.points, 0.0, False, cell.bonus)
     if message is None:
         template = NOT_RUN.get(run_status, "this cell did not run")
         result.messages.append("Not run: " + template.format(budget=budget_s, ended=ended or "unknown"))
-        return result
+        return result, []
     status, error = message.get("status"), message.get("error")
     if status == "timeout":
         result.messages.append(f"Failed: {error or 'the cell ran longer than its time limit'}.")
-        return result
+        return result, []
     if not cell.expected:
         # A test cell without check() could only be judged by what the student's process reports about it, which
         # the student's code can forge; such a cell earns nothing (the instructor's source should use check()).
         result.messages.append("Not graded: this test cell makes no check() call, so it cannot be judged outside "
                                "the student's code. Please tell your instructor.")
+        return result, []
+    records = [r for r in message.get("records") or [] if isinstance(r, dict) and r.get("cell") == cell.grade_id]
+    if message.get("dropped"):
+        cause = message["dropped"]
+    elif error:
+        cause = error if status == "crashed" else f"the cell raised {error}"
     else:
-        records = [r for r in message.get("records") or [] if isinstance(r, dict) and r.get("cell") == cell.grade_id]
-        if message.get("dropped"):
-            cause = message["dropped"]
-        elif error:
-            cause = error if status == "crashed" else f"the cell raised {error}"
-        else:
-            cause = "the test did not reach this check"
-        verdicts = []
-        used: set[int] = set()
-        for expected in cell.expected:
-            index = next((i for i, r in enumerate(records) if i not in used and r.get("name") == expected.name
-                          and r.get("kind") == expected.kind), None)
-            if index is not None:
-                used.add(index)
-            verdicts.append(_judge_record(expected, records[index] if index is not None else None, master_seed,
-                                          cause))
-        result.passed = all(v.passed for v in verdicts)
-        result.messages.extend(("Passed: " if v.passed else "Failed: ") + v.message for v in verdicts)
-        result.readings.extend(r for v in verdicts if not v.passed for r in v.readings if r not in result.readings)
-    result.points = cell.points if result.passed else 0.0
-    return result
+        cause = "the test did not reach this check"
+    verdicts = []
+    used: set[int] = set()
+    for expected in cell.expected:
+        index = next((i for i, r in enumerate(records) if i not in used and r.get("name") == expected.name
+                      and r.get("kind") == expected.kind), None)
+        if index is not None:
+            used.add(index)
+        verdicts.append((expected.name, _judge_record(expected, records[index] if index is not None else None,
+                                                      master_seed, cause)))
+    return None, verdicts

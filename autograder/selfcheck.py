@@ -134,7 +134,7 @@ def _with_links(message: str, readings, book_url: str) -> list[str]:
 def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeout_s: float = 300.0,
                out=sys.stdout, book_url: str | None = None) -> int:
     from .judging.sections import book_url as resolve_book_url
-    from .scoring import score_test_cell
+    from .scoring import score_test_cells
     from .student.cellrunner import make_shell, run_cells
     from .student.probes import GradingContext, seed_for, set_grading_context
 
@@ -174,6 +174,10 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
 
     from .grading import cell_label
 
+    tested = [cell for cell in assembled.cells if cell.role == TEST and by_id[cell.grade_id].expected]
+    results = score_test_cells([(by_id[c.grade_id], messages.get(c.position)) for c in tested], context.master_seed,
+                               "error", "the notebook stopped before this cell", cell_timeout_s)
+    scored = {cell.position: result for cell, result in zip(tested, results, strict=True)}
     passed = failed = 0
     errors = []
     for cell in assembled.cells:
@@ -190,8 +194,7 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
         if not source_cell.expected:
             print(f"HIDDEN {named(cell)} ({points}): tested only when your work is graded", file=out)
             continue
-        verdict = score_test_cell(source_cell, message, context.master_seed, "ok" if message else "error",
-                                  None if message else "the notebook stopped before this cell", cell_timeout_s)
+        verdict = scored[cell.position]
         tag = "PASS " if verdict.passed else "FAIL "
         passed += verdict.passed
         failed += not verdict.passed

@@ -94,3 +94,32 @@ def test_mutants_lose_points_and_alternatives_keep_them_through_the_cli(tmp_path
     exact_survivors = [k for k in survivors if k not in statistical]
     assert not exact_survivors, exact_survivors
     assert len(survivors) <= 1, survivors  # a statistical check has power >= 0.999 per mutant
+
+
+@pytest.mark.slow
+def test_an_upstream_that_is_right_only_in_its_own_test_excuses_nothing_through_the_cli(tmp_path):
+    """ps3: a gaussian_kl that returns 0 only when the grader asks for "your KL" on elbo's inputs (it inspects the
+    stack), with an elbo that leaves the KL out. gaussian_kl keeps its points (it is right in its own test); elbo
+    loses its own, with the reason in the feedback (autograder.scoring.settle_excuses)."""
+    import json
+
+    from tests.submissions.make_submissions import apply_replacement, load_solution
+    from tests.test_grading_correctness_upstream import ELBO_WITHOUT_KL, KL_RIGHT_ONLY_IN_ITS_OWN_TEST
+
+    notebook = load_solution("ps3_elbo")
+    for variant in (KL_RIGHT_ONLY_IN_ITS_OWN_TEST, ELBO_WITHOUT_KL):
+        notebook = apply_replacement(notebook, variant.function, variant.source)
+    (tmp_path / "subs" / "spoof").mkdir(parents=True)
+    (tmp_path / "subs" / "spoof" / "ps3_elbo.ipynb").write_text(json.dumps(notebook))
+    (tmp_path / "subs" / "solution").mkdir()
+    shutil.copy(ROOT / "solutions" / "ps3_elbo" / "ps3_elbo.ipynb", tmp_path / "subs" / "solution")
+    rows = grade(tmp_path, "ps3_elbo", timeout=1800)
+    journal = [json.loads(line) for line in (tmp_path / "out" / "grading-journal.jsonl").read_text().splitlines()]
+    cells = {r["result"]["student_id"]: {c["grade_id"]: c for c in r["result"]["cells"]}
+             for r in journal if r.get("type") == "result"}
+    spoof, solution = cells["spoof"], cells["solution"]
+    assert spoof["test_gaussian_kl"]["passed"] and spoof["test_gaussian_kl"]["points"] > 0
+    assert not spoof["test_elbo"]["passed"] and spoof["test_elbo"]["points"] == 0
+    assert any("although your gaussian_kl passed its own tests" in m for m in spoof["test_elbo"]["messages"])
+    lost = solution["test_elbo"]["points"]
+    assert float(rows["spoof"]["score"]) == float(rows["solution"]["score"]) - lost

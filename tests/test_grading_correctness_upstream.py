@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import pytest
 
+from autograder.judging import Verdict
 from tests.submissions.harness import argument_for, run_check, seed_torch
-from tests.submissions.make_submissions import MUTANTS, namespace
+from tests.submissions.make_submissions import MUTANTS, Variant, namespace
 
 GRADING_SEEDS = range(401, 406)  # 5 grading seeds per pair (the mutant tests use 20)
 DEPENDENTS = {"log_sum_exp": ("mixture_log_marginal", "mc_log_marginal_given_z", "mc_log_marginal"),
@@ -58,3 +59,44 @@ def test_a_callers_own_bug_still_loses_with_a_buggy_upstream(pair):
     for seed in GRADING_SEEDS:
         verdict = run_check(caller, func, seed)
         assert not verdict.passed, f"{mutant.name} with {REPRESENTATIVE[upstream]} passed {caller} (seed {seed})"
+
+
+# A gaussian_kl that is right in its own test but returns 0 when the grader asks it for "your KL" on elbo's inputs
+# (it looks at the call stack), with an elbo that leaves the KL out: without the cross-cell rule, elbo would pass as
+# "right given your gaussian_kl" while gaussian_kl keeps its points too.
+KL_RIGHT_ONLY_IN_ITS_OWN_TEST = Variant("kl_context_dependent", "ps3_elbo", "gaussian_kl", (), "wrong only when "
+                                        "called for elbo's test (inspects the stack)", '''
+def gaussian_kl(mu, log_var):
+    import inspect
+    kl = 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).sum(-1)
+    if any(frame.function == "upstream_value" for frame in inspect.stack()):
+        return 0.0 * kl
+    return kl
+''')
+ELBO_WITHOUT_KL = Variant("elbo_without_kl", "ps3_elbo", "elbo", ("elbo",), "leaves the KL term out", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    mu, log_var = encoder(x)
+    z = mu + torch.exp(0.5 * log_var) * torch.randn((n_samples, *mu.shape), dtype=mu.dtype)
+    return bernoulli_log_likelihood(x, decoder(z)).mean(0)
+''')
+
+
+def test_an_upstream_right_only_in_its_own_test_excuses_nothing():
+    """The judge alone accepts elbo as right given the KL it was shown (and says which upstream it relied on); the
+    scorer, which sees every cell, voids that excuse because gaussian_kl passed its own checks."""
+    from autograder.scoring import settle_excuses
+
+    scope = _scope(ELBO_WITHOUT_KL, also=(KL_RIGHT_ONLY_IN_ITS_OWN_TEST,))
+    for seed in GRADING_SEEDS[:2]:
+        kl = [("gaussian_kl", run_check("gaussian_kl", scope["gaussian_kl"], seed, kind))
+              for kind in ("visible", "hidden")]
+        elbo = [("elbo", run_check("elbo", scope["elbo"], seed, kind)) for kind in ("visible", "hidden")]
+        assert all(verdict.passed for _, verdict in kl), kl
+        assert all(verdict.passed and verdict.excused == ("gaussian_kl",) for _, verdict in elbo), elbo
+        kl_after, elbo_after = settle_excuses([kl, elbo])
+        assert kl_after == kl  # gaussian_kl's own verdicts are untouched
+        assert not any(verdict.passed for _, verdict in elbo_after)
+        assert all("although your gaussian_kl passed its own tests" in verdict.message for _, verdict in elbo_after)
+        # with a gaussian_kl that fails its own test too, the excuse stands (one bug, one loss)
+        failing_kl = [kl[0], ("gaussian_kl", Verdict(False, "gaussian_kl (hidden tests): wrong"))]
+        assert settle_excuses([failing_kl, elbo])[1] == elbo

@@ -26,6 +26,7 @@ class Verdict:
     passed: bool
     message: str
     readings: tuple[Reading, ...] = ()  # where in the book to read (feedback links them)
+    excused: tuple[str, ...] = ()  # upstream functions whose wrong outputs this pass relied on (upstream.Excuse)
 
 
 class CheckFailure(Exception):
@@ -97,7 +98,9 @@ def failed_verdict(name: str, message: str) -> Verdict:
 
 
 def passed_verdict(name: str, kind: str, count: int, notes: list[str]) -> Verdict:
-    return Verdict(True, f"{name} ({kind} tests): passed {count} case(s)." + "".join(f"\nNote: {n}" for n in notes))
+    excused = tuple(dict.fromkeys(n.upstream for n in notes if hasattr(n, "upstream")))
+    return Verdict(True, f"{name} ({kind} tests): passed {count} case(s)." + "".join(f"\nNote: {n}" for n in notes),
+                   excused=excused)
 
 
 def judge_outcome(name: str, kind: str, cases: list[dict], outcome: Outcome, notes: list[str]) -> Verdict | None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..student.cases.common import as_tensor
 from ..student.cases.ps3_elbo import IWAE_PLAN, VAE_Z_DIM, iwae_pool, tiny_vae_modules
+from . import upstream
 from .base import Judge, register_judge
 from .compare import (
     case_key,
@@ -129,9 +130,9 @@ def _elbo_alternatives(case, value, spec):
     theirs = np.broadcast_to(np.asarray(kl_value.array, np.float64), kl.shape)  # a KL summed over the batch too
     if not np.all(np.isfinite(theirs)) or np.allclose(theirs, kl, rtol=1e-4, atol=1e-4):
         return ()
-    return (dataclasses.replace(spec, truth=spec.truth + kl - theirs, alternatives=(), note=(
+    return (dataclasses.replace(spec, truth=spec.truth + kl - theirs, alternatives=(), note=upstream.Excuse(
         "your elbo is right given your gaussian_kl, but gaussian_kl is wrong (its own cell loses its points for it; "
-        "this one does not): once gaussian_kl is fixed, elbo will be right too.")),)
+        "this one does not): once gaussian_kl is fixed, elbo will be right too.", "gaussian_kl")),)
 
 
 register_judge(Judge(

@@ -7,8 +7,9 @@ own, the judge looks at those records: if the upstream returned something wrong 
 judge re-judges the function with the upstream's correct outputs in place of the student's (the function must have
 passed on the upstream's output as the correct composition prescribes, and fed it the right inputs where the
 grader can tell). If that passes, the function keeps its points and the feedback says the upstream is to blame,
-whose own cell loses its points. Where the upstream's influence cannot be undone from records (training, a
-reference run), the bug costs both cells, and the notebooks say so.
+whose own cell loses its points; if the upstream passes its own checks after all, the excuse is void and the
+function fails (autograder.scoring.score_test_cells). Where the upstream's influence cannot be undone from records
+(training, a reference run), the bug costs both cells, and the notebooks say so.
 """
 
 from __future__ import annotations
@@ -82,7 +83,21 @@ def only_lse_call(groups, index: int = 0):
     return found
 
 
-def note(upstream: str, function: str) -> str:
-    return (f"{function} is right given your {upstream}, but {upstream} returned wrong values on the inputs "
-            f"{function} gave it. Its own cell loses the points for that; this cell keeps them (one bug, one loss). "
-            f"Fix {upstream} and {function} will be right too.")
+class Excuse(str):
+    """A note saying that a check passed only because the student's ``upstream`` returned wrong values, which the
+    judge undid. The scorer (autograder.scoring.score_test_cells) keeps the excuse only where the upstream's own
+    checks fail: an upstream that is right in its own test but wrong when the function calls it (a context-dependent
+    upstream, e.g. one that inspects the call stack) excuses nothing, and the function is judged as it is."""
+
+    upstream: str
+
+    def __new__(cls, text: str, upstream: str) -> Excuse:
+        excuse = super().__new__(cls, text)
+        excuse.upstream = upstream
+        return excuse
+
+
+def note(upstream: str, function: str) -> Excuse:
+    return Excuse(f"{function} is right given your {upstream}, but {upstream} returned wrong values on the inputs "
+                  f"{function} gave it. Its own cell loses the points for that; this cell keeps them (one bug, one "
+                  f"loss). Fix {upstream} and {function} will be right too.", upstream)
