@@ -81,3 +81,18 @@ def test_verdicts_do_not_depend_on_what_ran_before():
     first = [run_check("elbo", f, 101).message for f in (func, buggy)]
     torch.randn(12345)
     assert [run_check("elbo", f, 101).message for f in (func, buggy)] == first
+
+
+@pytest.mark.parametrize("name", ["elbo", "score_function_gradient", "pathwise_gradient", "decoder_gradient"])
+def test_the_lazy_verdict_is_the_full_verdict(name):
+    """The mutant test above judges lazily (harness.run_check(lazy=True)): it must probe every case as the grader
+    does, scaling cases at both their sample sizes, or a mutant that only a scaling case catches would count as
+    caught for the wrong reason. On the solution both ways pass every case with the same message."""
+    from tests.submissions.harness import scaling_cases, solution_namespace
+
+    assignment = "ps3_elbo" if name == "elbo" else "ps4_gradients"
+    func = solution_namespace(assignment)[name]
+    assert scaling_cases(name, GRADING_SEEDS[0])  # the check has a scaling case to get wrong
+    lazy, full = (run_check(name, func, GRADING_SEEDS[0], lazy=lazy) for lazy in (True, False))
+    assert lazy.passed and full.passed, (lazy.message, full.message)
+    assert lazy.message == full.message

@@ -61,7 +61,7 @@ def describe_exception(error: BaseException) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-def _call(probe_def: Probe, func: Callable, case: dict):
+def call_case(probe_def: Probe, func: Callable, case: dict):
     """One case: the probe's call, or, for a scaling case (cases.common.scaling_case), the call at each of its two
     sample sizes."""
     sizes = case.get("sample_sizes")
@@ -77,7 +77,7 @@ def probe(name: str, func: Callable, seed: int, kind: str) -> list[Outcome]:
     for index, case in enumerate(draw_cases(name, seed, kind)):
         start = time.perf_counter()
         try:
-            value = to_value(_call(probe_def, func, case))
+            value = to_value(call_case(probe_def, func, case))
             outcomes.append(Outcome(index, value=value, seconds=time.perf_counter() - start))
         except Exception as error:  # the student's exception becomes data
             outcomes.append(Outcome(index, error=describe_exception(error), seconds=time.perf_counter() - start))

@@ -26,7 +26,7 @@ from autograder.judging import (  # noqa: E402
 )
 from autograder.judging.records import decode_outcome  # noqa: E402
 from autograder.judging.statistics import StatSpec  # noqa: E402
-from autograder.student.probes import PROBES, describe_exception, draw_cases, probe  # noqa: E402
+from autograder.student.probes import PROBES, call_case, describe_exception, draw_cases, probe  # noqa: E402
 from autograder.student.values import Outcome, to_value  # noqa: E402
 
 # The grading-correctness tests call many small-tensor functions: on a loaded 2-core machine torch's intra-op
@@ -91,10 +91,10 @@ def run_check(name: str, func, seed: int, kind: str = "hidden", lazy: bool = Fal
 
 
 def _probe_case(name: str, func, case: dict, index: int) -> Outcome:
-    """What autograder.student.probes.probe() records for one case."""
+    """What autograder.student.probes.probe() records for one case (a scaling case: both sample sizes)."""
     start = time.perf_counter()
     try:
-        value = to_value(PROBES[name].call(func, case))
+        value = to_value(call_case(PROBES[name], func, case))
         return Outcome(index, value=value, seconds=time.perf_counter() - start)
     except Exception as error:  # noqa: BLE001 - the student's exception becomes data, as in probe()
         return Outcome(index, error=describe_exception(error), seconds=time.perf_counter() - start)
@@ -104,7 +104,7 @@ def probe_one(name: str, func, case: dict):
     """Call ``func`` on one already-drawn case the way probe() does, and decode the value as the grader does."""
     from autograder.judging.records import decode_value
 
-    return decode_value(to_value(PROBES[name].call(func, case)).to_json())
+    return decode_value(to_value(call_case(PROBES[name], func, case)).to_json())
 
 
 def statistical_cases(name: str, seed: int, kind: str = "hidden") -> list[tuple[int, dict, StatSpec]]:
