@@ -57,7 +57,7 @@ register_judge(Judge(
     assess=_bernoulli_assess,
     section=(Reading("ch4-bernoulli-decoder", "The Bernoulli decoder: log-likelihood from logits"),),
     what="sum over pixels of x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)), broadcasting x against the logits "
-         "and staying finite for logits of size 80",
+         "and staying finite for logits up to size 100",
 ))
 
 

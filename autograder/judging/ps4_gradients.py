@@ -26,20 +26,29 @@ from .statistics import StatSpec, either_estimator, expectation, mean_of_samples
 
 
 def _reparam_exact(case, value):
-    mu, log_var, eps = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var", "eps"))
+    mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
+    eps = np.float32(case["eps"]).astype(np.float64) if "eps" in case else None
     sigma = np.exp(0.5 * log_var)
     if case["mode"] == "eps":
         expected = mu + sigma * eps
         actual = expect_tensor(value, shape=expected.shape, what="z (the shape of eps broadcast against mu)")
         expect_close(actual, expected, rtol=1e-5, atol=1e-5, what="z = mu + sigma * eps with sigma = exp(log_var/2)")
         return
+    drawn = case["mode"] == "grad_sample"  # the noise drawn by the function: the path train_vae takes
     if value is not None and value.kind == "tensor":
         raise CheckFailure("The returned z does not depend differentiably on mu and log_var (requires_grad is "
-                           "False): was it detached, computed under torch.no_grad(), or rebuilt from numbers?")
-    grad_mu_value, grad_lv_value = expect_items(value, 2, "the gradients (d/dmu, d/dlog_var)")
+                           "False): was it detached, computed under torch.no_grad(), or rebuilt from numbers?"
+                           + (" (eps=None: the noise drawn by your function)" if drawn else ""))
     weights = np.float32(case["weights"]).astype(np.float64)
+    if drawn:
+        z_value, grad_mu_value, grad_lv_value = expect_items(value, 3, "z and the gradients (d/dmu, d/dlog_var)")
+        z = expect_tensor(z_value, shape=mu.shape, what="z (same shape as mu when eps is None)")
+        shift = z - mu  # = sigma eps, so d z / d log_var = sigma eps / 2 (Kingma & Welling 2014, sec. 2.4)
+    else:
+        grad_mu_value, grad_lv_value = expect_items(value, 2, "the gradients (d/dmu, d/dlog_var)")
+        shift = sigma * eps
     for item, expected, label in [(grad_mu_value, weights, "d/dmu"),
-                                  (grad_lv_value, weights * eps * 0.5 * sigma, "d/dlog_var")]:
+                                  (grad_lv_value, weights * 0.5 * shift, "d/dlog_var")]:
         if item.kind != "tensor":
             raise CheckFailure(f"No gradient reached {label[2:]} through z: it is not used (or used only through "
                                "a detached copy).")
@@ -65,31 +74,43 @@ def _reparam_shares():
 
 
 def _reparam_statistics(case):
-    """Sampling case (eps=None), REPARAM_CALLS = 16 calls of REPARAM_ROWS = 8,192 identical rows: e = (z - mu) /
-    sigma, computed by the grader, must be N(0, 1). Per call: the mean and the sample variance of e in each column
-    (V = 1 / rows and 2 / (rows - 1), a chi^2_{rows-1} / (rows - 1)), and, over all N = rows x d values of e, the
-    share below each normal quantile of REPARAM_QUANTILES and the share of |e| beyond the two-sided quantiles of
-    REPARAM_TAILS (binomial: V = p (1 - p) / N). The shares pin the SHAPE of the noise: noise of mean 0 and
-    variance 1 that is not normal (Student-t, uniform, Laplace, logistic) fails. Mean and spread tests over the
-    calls, delta = 1e-6 over 2 d + 9 components. Against unit-variance Student-t(30) noise in the hidden case
-    (d = 4: 524,288 values) the tail share is about 20 standard errors off; tests/test_grading_correctness_power.py
-    measures the power (>= 0.999) per mutant. sigma^2 as the scale (|log_var| >= 1 makes Var e = sigma^2 >= e or
-    <= 1/e), uniform noise (mean 0.5), one noise row shared by all rows (variance 0) and a fixed seed (identical
-    calls) all fail. Detach / no_grad / sigma^2 with a given eps fail the exact cases."""
+    """Sampling case (eps=None), REPARAM_CALLS = 16 calls of REPARAM_ROWS = 8,192 identical rows: e = (z - mu) / sigma,
+    computed by the grader, must be N(0, 1). Per call: the mean and the sample variance of e in each column (V = 1 /
+    rows and 2 / (rows - 1), a chi^2_{rows-1} / (rows - 1)), and, over all N = rows x d values of e, the share below
+    each normal quantile of REPARAM_QUANTILES and the share of |e| beyond the two-sided quantiles of REPARAM_TAILS
+    (binomial: V = p (1 - p) / N). The shares pin the SHAPE of the noise: noise of mean 0 and variance 1 that is not
+    normal (Student-t, uniform, Laplace, logistic) fails. And for each pair of columns the mean product of their e
+    (V = 1 / rows): noise shared between the columns of a row (correlation 1) fails. Mean and spread tests over the
+    calls, delta = 1e-6 over 2 d + 9 + d (d - 1) / 2 components. Against unit-variance Student-t(30) noise in the
+    hidden case (d = 4: 524,288 values) the tail share is about 20 standard errors off;
+    tests/test_grading_correctness_power.py measures the power (>= 0.999) per mutant. sigma^2 as the scale
+    (|log_var| >= 1 makes Var e = sigma^2 >= e or <= 1/e), uniform noise (mean 0.5), one noise row shared by all
+    rows (variance 0) and a fixed seed (identical calls) all fail. Detach / no_grad / sigma^2 fail the exact cases
+    (a gradient case with eps given and one with the noise drawn inside)."""
     if case["mode"] != "sample":
         return None
     d, rows = len(case["mu"]), case["rows"]
     p, _, share_labels = _reparam_shares()
-    count = rows * d
+    count, pairs = rows * d, len(_column_pairs(d))
     labels = [f"mean of (z - mu)/sigma in column {j + 1}" for j in range(d)] + \
-             [f"variance of (z - mu)/sigma in column {j + 1}" for j in range(d)] + share_labels
+             [f"variance of (z - mu)/sigma in column {j + 1}" for j in range(d)] + share_labels + \
+             [f"mean product of (z - mu)/sigma in columns {j + 1} and {k + 1} (0 for independent noise)"
+              for j, k in _column_pairs(d)]
     share_skewness = (1 - 2 * p) / np.sqrt(count * p * (1 - p))
     share_kurtosis = (1 - 6 * p * (1 - p)) / (count * p * (1 - p))
-    return StatSpec(np.concatenate([np.zeros(d), np.ones(d), p]),
-                    np.concatenate([np.full(d, 1 / rows), np.full(d, 2 / (rows - 1)), p * (1 - p) / count]),
+    # the product of two independent N(0, 1): mean 0, variance 1, skewness 0, excess kurtosis 6
+    return StatSpec(np.concatenate([np.zeros(d), np.ones(d), p, np.zeros(pairs)]),
+                    np.concatenate([np.full(d, 1 / rows), np.full(d, 2 / (rows - 1)), p * (1 - p) / count,
+                                    np.full(pairs, 1 / rows)]),
                     case["delta"], labels, calls=case["calls"],
-                    skewness=np.concatenate([np.zeros(d), np.full(d, np.sqrt(8 / (rows - 1))), share_skewness]),
-                    kurtosis=np.concatenate([np.zeros(d), np.full(d, 12 / (rows - 1)), share_kurtosis]))
+                    skewness=np.concatenate([np.zeros(d), np.full(d, np.sqrt(8 / (rows - 1))), share_skewness,
+                                             np.zeros(pairs)]),
+                    kurtosis=np.concatenate([np.zeros(d), np.full(d, 12 / (rows - 1)), share_kurtosis,
+                                             np.full(pairs, 6 / rows)]))
+
+
+def _column_pairs(d: int) -> list[tuple[int, int]]:
+    return [(j, k) for j in range(d) for k in range(j + 1, d)]
 
 
 def _reparam_estimate(case, value):
@@ -99,7 +120,8 @@ def _reparam_estimate(case, value):
     flat = e.reshape(len(e), -1)  # (calls, rows d): every value of a call, pooled over the columns
     _, (below, beyond), _ = _reparam_shares()
     shares = np.concatenate([(flat[:, :, None] < below).mean(1), (np.abs(flat)[:, :, None] > beyond).mean(1)], 1)
-    return np.concatenate([e.mean(1), e.var(1, ddof=1), shares], axis=1)
+    products = np.stack([(e[:, :, j] * e[:, :, k]).mean(1) for j, k in _column_pairs(len(mu))], 1)  # (calls, pairs)
+    return np.concatenate([e.mean(1), e.var(1, ddof=1), shares, products.reshape(len(e), -1)], axis=1)
 
 
 register_judge(Judge(

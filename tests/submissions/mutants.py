@@ -365,6 +365,11 @@ def bernoulli_log_likelihood(x, logits):
     p = torch.sigmoid(logits)
     return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
 '''),
+    Variant("bernoulli_log1p_exp", "ps3_elbo", "bernoulli_log_likelihood", ("bernoulli_log_likelihood",),
+            "x l - log1p(exp(l)): right up to l = 88, exp overflows float32 above (red team, 2026-12-05)", '''
+def bernoulli_log_likelihood(x, logits):
+    return (x * logits - torch.log1p(torch.exp(logits))).sum(-1)
+'''),
     Variant("elbo_no_kl", "ps3_elbo", "elbo", ("elbo",),
             "missing KL term: returns only the reconstruction term", '''
 def elbo(x, encoder, decoder, n_samples=1):
@@ -824,6 +829,21 @@ def reparameterize(mu, log_var, eps=None):
         eps = torch.distributions.Laplace(0.0, 2.0 ** -0.5).sample(mu.shape)
     return mu + torch.exp(0.5 * log_var) * eps
 ''', statistical=True),
+    # ---- red team, 2026-12-05
+    Variant("reparam_noise_shared_by_columns", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "one noise value per row, shared by every latent dimension (torch.randn(batch, 1))", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape[0], 1)
+    return mu + torch.exp(0.5 * log_var) * eps
+''', statistical=True),
+    Variant("reparam_detached_when_drawn", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "right with eps given, but torch.normal(mu, sigma).detach() when it draws the noise itself", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        return torch.normal(mu, torch.exp(0.5 * log_var)).detach()
+    return mu + torch.exp(0.5 * log_var) * eps
+'''),
     Variant("reparam_eps_reshaped", "ps4_gradients", "reparameterize", ("reparameterize",),
             "reshapes eps to the shape of mu: fails for eps with extra leading dimensions", '''
 def reparameterize(mu, log_var, eps=None):

@@ -36,7 +36,11 @@ def _bernoulli_cases(rng, kind):
                 {"x": np.array([[1.0, 0.0, 1.0]]), "logits": np.array([[2.0, -1.0, 0.0]])}]
     x = (rng.random((3, 10)) < 0.5).astype(np.float64)
     logits = rng.normal(0, 3, size=(5, 3, 10))
-    logits[0, :, :4] = split_signs(rng, 40, 100, size=(3, 4))  # saturated pixels: sigmoid rounds to 0 or 1
+    # saturated pixels, in every draw: logits of +-[89, 100] (exp overflows float32 above 88.7; sigmoid rounds to 0
+    # or 1), each sign with x = 1 and with x = 0
+    logits[0, :, :2], logits[0, :, 2:4] = rng.uniform(89, 100, (3, 2)), -rng.uniform(89, 100, (3, 2))
+    x[:, :4] = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 0, 1]]
+    logits[1, :, :4] = split_signs(rng, 40, 89, size=(3, 4))
     grey = rng.random((4, 7))
     two_leading = rng.normal(0, 3, size=(2, 3, 2, 6))  # logits (2, 3, batch 2, x_dim 6): any leading dimensions
     return [{"x": x, "logits": logits}, {"x": grey, "logits": rng.normal(0, 2, size=(4, 7))},

@@ -17,8 +17,9 @@ REPARAM_ROWS, REPARAM_CALLS = 8192, 16  # the sampling case: rows of mu per call
 
 
 def _reparam_cases(rng, kind):
-    """Exact cases (eps given, with and without extra leading dimensions, d = 1 and d > 1), a gradient case, and a
-    sampling case (eps=None) called REPARAM_CALLS times on REPARAM_ROWS identical rows."""
+    """Exact cases (eps given, with and without extra leading dimensions, d = 1 and d > 1), a gradient case with eps
+    given and one with the noise drawn inside, and a sampling case (eps=None) called REPARAM_CALLS times on
+    REPARAM_ROWS identical rows."""
     if kind == "visible":
         cases = [
             {"mode": "eps", "mu": np.array([[0.0, 1.0]]), "log_var": np.array([[0.0, 2 * np.log(2.0)]]),
@@ -36,6 +37,8 @@ def _reparam_cases(rng, kind):
              "eps": rng.normal(size=(b, 1))},
             {"mode": "grad", "mu": rng.normal(0, 2, (b, d)), "log_var": split_signs(rng, 0.5, 2.0, (b, d)),
              "eps": rng.normal(size=(b, d)), "weights": rng.normal(size=(b, d))},
+            {"mode": "grad_sample", "mu": rng.normal(0, 2, (b, d)), "log_var": split_signs(rng, 0.5, 2.0, (b, d)),
+             "weights": rng.normal(size=(b, d))},  # the noise drawn inside: the path train_vae takes
             {"mode": "sample", "mu": rng.normal(0, 2, 4), "log_var": split_signs(rng, 1.0, 2.0, 4)},
         ]
     for case in cases:
@@ -49,13 +52,14 @@ def _reparam_call(func, case):
 
     if case["mode"] == "eps":
         return func(as_tensor(case["mu"]), as_tensor(case["log_var"]), eps=as_tensor(case["eps"]))
-    if case["mode"] == "grad":
+    if case["mode"] in ("grad", "grad_sample"):
         mu = as_tensor(case["mu"]).requires_grad_(True)
         log_var = as_tensor(case["log_var"]).requires_grad_(True)
-        z = func(mu, log_var, eps=as_tensor(case["eps"]))
+        z = func(mu, log_var, eps=as_tensor(case["eps"])) if case["mode"] == "grad" else func(mu, log_var)
         if type(z) is not torch.Tensor or not z.requires_grad:
             return z  # assess explains: no gradient can flow back
-        return torch.autograd.grad((z * as_tensor(case["weights"])).sum(), (mu, log_var), allow_unused=True)
+        grads = torch.autograd.grad((z * as_tensor(case["weights"])).sum(), (mu, log_var), allow_unused=True)
+        return grads if case["mode"] == "grad" else (z.detach(), *grads)  # with the sample: d/dlog_var needs eps
     rows = case["rows"]
     return repeated_calls(case["calls"], lambda: func(as_tensor(case["mu"]).expand(rows, -1).clone(),
                                                       as_tensor(case["log_var"]).expand(rows, -1).clone()))
