@@ -16,6 +16,7 @@ Every string taken from a file name is cleaned here (autograder.text.clean), whe
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import stat
@@ -63,6 +64,17 @@ class Submission:
 def clean_student_id(raw: str) -> str:
     cleaned = STUDENT_ID_UNSAFE.sub("_", raw.strip())[:128].strip("._") or "unknown"
     return cleaned
+
+
+def folder_student_id(folder_name: str) -> str:
+    """The student id of a submission folder: the name itself where it is a safe id, else the cleaned name and a
+    digest of the whole name ("zoë" -> "zo-1f3a9c"). It depends on this name only, never on the other folders of
+    the batch, so a student keeps the same id (and the marks given by hand) when folders are added or removed."""
+    cleaned = clean_student_id(folder_name)
+    if cleaned == folder_name:
+        return cleaned
+    digest = hashlib.sha256(folder_name.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    return f"{cleaned[:120]}-{digest}"
 
 
 def clean_name(raw: str) -> str:
@@ -173,9 +185,36 @@ def _shown(path: Path, folder: Path) -> str:
     return clean(str(path.relative_to(folder)))
 
 
+def _notebooks(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(notebook files, symbolic links) under ``folder``, without following any link (a link could point at the
+    solutions, another student's work or any file the grader can read)."""
+    files, links = [], []
+    for where, directories, names in os.walk(folder, followlinks=False):
+        here = Path(where)
+        links += [here / d for d in directories if (here / d).is_symlink() and not _ignored(here / d, folder)]
+        for name in names:
+            path = here / name
+            if _ignored(path, folder):
+                continue
+            if path.is_symlink():
+                links.append(path)
+            elif name.endswith(".ipynb") and path.is_file():
+                files.append(path)
+    return files, links
+
+
 def _choose_notebook(folder: Path, expected: str, submission: Submission) -> None:
-    candidates = sorted((p for p in folder.rglob("*.ipynb") if p.is_file() and not _ignored(p, folder)),
-                        key=lambda p: (len(p.relative_to(folder).parts), str(p)))
+    if folder.is_symlink():
+        submission.problem = "the submission folder is a symbolic link (refused: a submission holds its own files)"
+        submission.problem_status = "invalid"
+        return
+    files, links = _notebooks(folder)
+    if links:
+        names = ", ".join(_shown(p, folder) for p in links[:5])
+        submission.problem = f"symbolic links are refused (a submission holds its own files): {names}"
+        submission.problem_status = "invalid"
+        return
+    candidates = sorted(files, key=lambda p: (len(p.relative_to(folder).parts), str(p)))
     exact = [p for p in candidates if p.name == expected]
     if exact:
         submission.notebook = exact[0]
@@ -213,8 +252,13 @@ def _canvas(folder: Path, expected: str, staging: Path, problems: dict[str, str]
     late_of: dict[str, bool] = {}
     names: dict[str, str] = {}
     failed: dict[str, list[str]] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for path in sorted(p for p in folder.iterdir() if p.is_file() or p.is_symlink()):
         match = CANVAS.match(path.name)
+        if match and path.is_symlink():  # never followed: it could point at any file the grader can read
+            names.setdefault(match["sid"], clean_name(match["name"]))
+            by_student.setdefault(match["sid"], {})
+            failed.setdefault(match["sid"], []).append(f"{_short(match['file'])}: a symbolic link (refused)")
+            continue
         if not match:
             print(f"autograder: ignored {clean(path.name)!r} (not a Canvas submission name)", file=sys.stderr)
             continue
@@ -303,12 +347,20 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
             print(f"autograder: could not unpack {member!r} ({reason}); it belongs to no student", file=sys.stderr)
             continue
         failed.setdefault(parts[0], []).append(f"{_short('/'.join(parts[1:]))}: {reason}")
-    folders = {p.name for p in root.iterdir() if p.is_dir() and p.name not in IGNORED_PARTS
-               and not p.name.startswith(".")}
+    folders = set()
+    for entry in root.iterdir():
+        if not entry.is_dir():
+            continue
+        if entry.name == "__MACOSX" or ((entry.name in IGNORED_PARTS or entry.name.startswith("."))
+                                        and not entry.is_symlink() and not _notebooks(entry)[0]):
+            print(f"autograder: ignored the folder {clean(entry.name)!r} (no notebook in it, or an archive's "
+                  "metadata)", file=sys.stderr)
+            continue
+        folders.add(entry.name)  # a folder named like a cache or hidden, with a notebook in it, is a student's
     submissions, seen = [], set()
     for folder_name in sorted(folders | set(failed)):
-        student_id = clean_student_id(folder_name)
-        while student_id in seen:
+        student_id = folder_student_id(folder_name)
+        while student_id in seen:  # only a digest collision (6 hex digits) can get here
             student_id += "_"
         seen.add(student_id)
         submission = Submission(student_id)

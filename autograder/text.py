@@ -83,6 +83,7 @@ def for_markdown(value, limit: int = 2000) -> str:
 SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
              "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td", "th",
              "thead", "tr", "ul"}
+SAFE_PROTOCOLS = {"http", "https", "mailto", "attachment", "data"}  # narrowed per tag and attribute below
 
 
 def _safe_attribute(tag: str, name: str, value: str) -> bool:
@@ -95,17 +96,36 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
     return name in ("alt", "title") or (tag in ("td", "th") and name == "align")
 
 
+# The HTML cleaner's time grows faster than linearly with nested tags (20,000 nested <div>: 14 s, measured): a
+# written answer beyond these bounds is shown as plain text, so one answer cannot stall the batch.
+MAX_RENDERED_CHARS = 200_000
+MAX_RENDERED_TAGS = 4_000
+
+
 def markdown_for_formgrader(source: str, attachments: dict | None = None) -> str:
     """A student's Markdown cell made safe to show in nbgrader's formgrader, which renders cell sources as Markdown
     with raw HTML and any link target (a ``<script>`` or a ``javascript:`` link there would run in the instructor's
     Jupyter session). The Markdown is rendered here with nbconvert's own renderer (math left for MathJax), the HTML
     is reduced to an allow-list of tags, attributes and URL schemes (bleach), and the result is one HTML block
-    without blank lines, which a Markdown renderer passes through unchanged."""
+    without blank lines, which a Markdown renderer passes through unchanged. Images pasted into the cell
+    (``attachment:NAME``) are inlined from ``attachments`` where given, else left as dead links; an answer over
+    MAX_RENDERED_CHARS characters or MAX_RENDERED_TAGS tags is shown as text."""
     import bleach
-    from nbconvert.filters.markdown import markdown2html
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    html = markdown2html(clean(source, keep_control=False))
-    safe = bleach.clean(html, tags=SAFE_TAGS, attributes=_safe_attribute, strip=False, strip_comments=True)
+    class KeepAttachmentLinks(IPythonRenderer):
+        def _embed_image_or_attachment(self, src: str) -> str:
+            return src  # "attachment:NAME" stays a link: _inline_attachments resolves it after cleaning
+
+    source = clean(source, keep_control=False)
+    if len(source) > MAX_RENDERED_CHARS or source.count("<") > MAX_RENDERED_TAGS:
+        return plain_text_for_formgrader(f"[shown as text: over {MAX_RENDERED_CHARS:,} characters or "
+                                         f"{MAX_RENDERED_TAGS:,} tags]\n{source}")
+    html = MarkdownWithMath(renderer=KeepAttachmentLinks(escape=False)).render(source)
+    if html.count("<") > MAX_RENDERED_TAGS:  # Markdown can make many tags from few characters (lists, emphasis)
+        return plain_text_for_formgrader(f"[shown as text: over {MAX_RENDERED_TAGS:,} tags]\n{source}")
+    safe = bleach.clean(html, tags=SAFE_TAGS, attributes=_safe_attribute, protocols=SAFE_PROTOCOLS, strip=False,
+                        strip_comments=True)
     safe = _inline_attachments(safe, attachments or {})
     lines = [line for line in safe.splitlines() if line.strip()]
     return '<div class="autograder-student-answer">\n' + "\n".join(lines) + "\n</div>"

@@ -181,3 +181,61 @@ def test_read_seeds_reads_a_grades_csv_with_a_huge_message(tmp_path):
         writer.writeheader()
         writer.writerow({"student_id": "a", "message": "x" * 3_000_000, "seed": "7"})
     assert read_seeds(path) == {"a": 7}
+
+
+def test_symbolic_links_are_never_followed(tmp_path):
+    """Red team, 2026-12-05: a notebook (or a whole student folder) that is a symbolic link to the solutions, to a
+    classmate's work or to any file the grader can read was graded (full marks) and copied into the output. Now
+    every such submission is invalid with the reason, and its target is never opened."""
+    secret = tmp_path / "secret.ipynb"
+    secret.write_text(SOURCE_NB.read_text())
+    folder = tmp_path / "subs"
+    for name in ("honest", "link_file", "link_in_subfolder", "peer"):
+        (folder / name).mkdir(parents=True)
+    (folder / "honest" / "fx_kl.ipynb").write_text(SOURCE_NB.read_text())
+    (folder / "link_file" / "fx_kl.ipynb").symlink_to(secret)
+    (folder / "link_in_subfolder" / "work").symlink_to(tmp_path, target_is_directory=True)
+    (folder / "peer" / "fx_kl.ipynb").symlink_to("../honest/fx_kl.ipynb")
+    (folder / "link_folder").symlink_to(COURSE / "solutions" / "fx_kl", target_is_directory=True)
+    canvas = tmp_path / "canvas"
+    canvas.mkdir()
+    (canvas / "doejane_1234_100_fx_kl.ipynb").write_text("{}")
+    (canvas / "roejohn_5678_150_fx_kl.ipynb").symlink_to(secret)
+    subs = {s.student_id: s for s in discover(folder, "fx_kl.ipynb", tmp_path / "work")}
+    assert subs["honest"].notebook is not None and subs["honest"].problem is None
+    for name in ("link_file", "link_in_subfolder", "peer", "link_folder"):
+        assert subs[name].notebook is None and subs[name].problem_status == "invalid", subs[name]
+        assert "symbolic link" in subs[name].problem
+    subs = {s.student_id: s for s in discover(canvas, "fx_kl.ipynb", tmp_path / "work2")}
+    assert subs["1234"].problem is None
+    assert subs["5678"].notebook is None and "symbolic link" in subs["5678"].problem
+
+
+def test_a_students_id_depends_on_their_folder_name_only(tmp_path):
+    """Red team, 2026-12-05: "zoë" was "zo" alone and became "zo_" once "zoé" was added, so the hand marks given to
+    one student moved to the other. Ids now come from the folder's own name (a digest where it had to be cleaned)."""
+    folder = tmp_path / "subs"
+    (folder / "zoë").mkdir(parents=True)
+    (folder / "zoë" / "fx_kl.ipynb").write_text("{}")
+    alone = {s.student_id for s in discover(folder, "fx_kl.ipynb", tmp_path / "w1")}
+    for name in ("zoé", "zo", "plain_id"):
+        (folder / name).mkdir()
+        (folder / name / "fx_kl.ipynb").write_text("{}")
+    together = {s.student_id for s in discover(folder, "fx_kl.ipynb", tmp_path / "w2")}
+    assert len(alone) == 1 and alone < together and len(together) == 4
+    assert {"zo", "plain_id"} < together
+
+
+def test_hidden_or_cache_named_folders_with_a_notebook_are_students(tmp_path, capsys):
+    """Red team, 2026-12-05: ".eve" and "__pycache__" with a notebook in them got no row at all. A folder is left out
+    only when it holds no notebook (or is a Mac archive's __MACOSX), and the grader says so."""
+    folder = tmp_path / "subs"
+    for name, content in ((".eve", "fx_kl.ipynb"), ("__pycache__", "fx_kl.ipynb"), (".git", "config"),
+                          ("__MACOSX", "._fx_kl.ipynb"), ("ann", "fx_kl.ipynb")):
+        (folder / name).mkdir(parents=True)
+        (folder / name / content).write_text("{}")
+    ids = {s.student_id for s in discover(folder, "fx_kl.ipynb", tmp_path / "work")}
+    assert "ann" in ids and len(ids) == 3
+    assert any(i.startswith("eve-") for i in ids) and any(i.startswith("pycache-") for i in ids)
+    printed = capsys.readouterr().err
+    assert "'.git'" in printed and "'__MACOSX'" in printed
