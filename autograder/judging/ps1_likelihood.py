@@ -139,7 +139,8 @@ register_judge(Judge(
     name="mc_log_marginal_given_z",
     assess=_mc_given_z_assess,
     section=(Reading("ch2-naive-mc", "Naive Monte Carlo over the prior"),),
-    what="log (1/S) sum_s p(x | z_s) for the given prior samples z_s, computed in log space (log-mean-exp)",
+    what="log (1/S) sum_s p(x | z_s) for the given prior samples z_s (S = len(z), whatever n_samples says), "
+         "computed in log space (log-mean-exp)",
 ))
 
 

@@ -72,6 +72,13 @@ def mc_log_marginal(x, log_likelihood, n_samples, z=None):
         z = torch.randn(n_samples)
     return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0)
 '''),
+    Variant("mc_divides_by_n_samples", "ps1_likelihood", "mc_log_marginal", ("mc_log_marginal_given_z",),
+            "with z given, divides by n_samples instead of the number of given samples (red team, 2026-12-05)", '''
+def mc_log_marginal(x, log_likelihood, n_samples, z=None):
+    if z is None:
+        z = torch.randn(n_samples)
+    return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(n_samples)
+'''),
     Variant("mc_uniform_prior", "ps1_likelihood", "mc_log_marginal", ("mc_log_marginal",),
             "draws z with torch.rand (uniform on [0, 1]) instead of the N(0, 1) prior", '''
 def mc_log_marginal(x, log_likelihood, n_samples, z=None):
@@ -270,6 +277,13 @@ def principal_angles(a, b):
     qb, _ = torch.linalg.qr(b)
     cosines = torch.linalg.svdvals(qa.T @ qb)
     return torch.sort(torch.arccos(torch.clamp(cosines, -1.0, 1.0)), descending=True).values
+'''),
+    Variant("angles_no_clip", "ps2_autoencoders", "principal_angles", ("principal_angles",),
+            "no clip before arccos: a cosine rounded above 1 gives NaN (red team, 2026-12-05)", '''
+def principal_angles(a, b):
+    qa, _ = torch.linalg.qr(a)
+    qb, _ = torch.linalg.qr(b)
+    return torch.sort(torch.arccos(torch.linalg.svdvals(qa.T @ qb))).values
 '''),
     Variant("angles_cosines", "ps2_autoencoders", "principal_angles", ("principal_angles",),
             "returns the cosines (the singular values) instead of the angles", '''

@@ -124,7 +124,8 @@ def _linear_log_likelihood(case):
 
 def _mc_given_z_cases(rng, kind):
     if kind == "visible":
-        return [{"w": 1.0, "b": 0.0, "s": 1.0, "x": np.array([0.0, 1.0]), "z": np.array([-1.0, 0.0, 1.0])}]
+        return [{"w": 1.0, "b": 0.0, "s": 1.0, "x": np.array([0.0, 1.0]), "z": np.array([-1.0, 0.0, 1.0]),
+                 "visible": True}]
     cases = []
     for n_samples in (1, 50):
         case = _linear_latent_model(rng)
@@ -138,9 +139,12 @@ def _mc_given_z_cases(rng, kind):
 
 
 def _mc_given_z_call(func, case):
-    """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy)."""
+    """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy). n_samples is
+    not len(z) in the hidden cases: with z given, S is the number of samples in z (the docstring), and a function
+    that divides by n_samples instead fails."""
+    n_samples = len(case["z"]) + (0 if case.get("visible") else 17)
     with Spy(func, "log_sum_exp") as spy:
-        result = spy.calling(lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), len(case["z"]),
+        result = spy.calling(lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), n_samples,
                                           z=as_tensor(case["z"])))()
     return result, spy.record()
 

@@ -40,6 +40,9 @@ def _pca_basis_call(func, case):
 register_probe(Probe("pca_basis", cases=_pca_basis_cases, call=_pca_basis_call))
 
 
+SAME_SUBSPACE_CASES = 24  # a missing clip before arccos survives all of them with probability about 0.5^24 = 6e-8
+
+
 def _angles_cases(rng, kind):
     if kind == "visible":
         s = 1 / np.sqrt(2)
@@ -50,6 +53,11 @@ def _angles_cases(rng, kind):
         b = np.concatenate([a @ rng.normal(size=(k, min(k, m))) + 0.4 * rng.normal(size=(d, min(k, m))),
                             rng.normal(size=(d, m - min(k, m)))], axis=1) * rng.uniform(0.2, 3.0, size=m)
         cases.append({"a": a, "b": b})
+    for _ in range(SAME_SUBSPACE_CASES):  # the same column space: every cosine is 1 up to rounding, so an arccos
+        d = int(rng.integers(3, 8))       # without clipping gives NaN in about half of the cases, each time
+        k = int(rng.integers(1, d))
+        a = rng.normal(size=(d, k)) * rng.uniform(0.2, 3.0, size=k)
+        cases.append({"a": a, "b": a @ rng.normal(size=(k, k))})
     return cases
 
 
