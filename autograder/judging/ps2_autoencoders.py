@@ -73,16 +73,49 @@ LINEAR_AE_MAX_ANGLE = 0.05  # rad; the reference reaches < 1e-3 on these data
 LINEAR_AE_EXCESS = 1.02  # reconstruction error at most 2% above the PCA optimum
 
 
-def _linear_ae_assess(case, value):
-    from vaelib.pca import pca_basis, principal_angles
-
-    x, k = np.float32(case["x"]).astype(np.float64), case["k"]
-    d = x.shape[1]
+def _trained_pair(value, k: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     u_value, v_value = expect_items(value, 2, "(U, V)", kinds=("tuple",))
     u = expect_tensor(u_value, shape=(k, d), what="the encoder U (code_dim, d)")
     v = expect_tensor(v_value, shape=(d, k), what="the decoder V (d, code_dim)")
     expect_no_grad(u_value, "the encoder U")
     expect_no_grad(v_value, "the decoder V")
+    return u, v
+
+
+def _linear_ae_arguments(case, value) -> None:
+    """The arguments case (ARGUMENT_CALLS in the cases file): steps, lr and seed must each do what they say."""
+    x, k = np.float32(case["x"]).astype(np.float64), case["k"]
+    calls = expect_items(value, len(case["arguments"]), "the results of the calls with other arguments")
+    (u1, v1), (u2, v2), (u3, v3), (u4, v4), (u5, v5) = (_trained_pair(c, k, x.shape[1]) for c in calls)
+
+    def error(u, v):
+        return np.mean(np.sum((x - x @ u.T @ v.T) ** 2, axis=1))
+
+    def moved(a, b):
+        return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12)
+
+    seed1, seed2 = case["seeds"]
+    if max(moved(u2, u1), moved(v2, v1)) > 1e-6:
+        raise CheckFailure(f"Two calls with steps=0 and seed={seed1} returned different (U, V): the seed must fix the "
+                           "initialisation (use a torch.Generator seeded with it, or torch.manual_seed(seed)).")
+    if max(moved(u3, u1), moved(v3, v1)) < 1e-3:
+        raise CheckFailure(f"steps=0 with seed={seed1} and with seed={seed2} returned the same (U, V): the "
+                           "initialisation must come from the seed argument.")
+    if max(moved(u4, u1), moved(v4, v1)) > 1e-3:
+        raise CheckFailure("40 steps with lr=1e-7 moved (U, V) far from the initialisation of steps=0 (same seed): "
+                           "use the lr argument (and the steps argument) as given.")
+    if max(moved(u5, u1), moved(v5, v1)) < 1e-3 or not error(u5, v5) < error(u1, v1):
+        raise CheckFailure("40 steps with lr=0.03 did not move (U, V) from the initialisation of steps=0, or did not "
+                           "lower the reconstruction error: use the steps argument as given.")
+
+
+def _linear_ae_assess(case, value):
+    from vaelib.pca import pca_basis, principal_angles
+
+    if "arguments" in case:
+        return _linear_ae_arguments(case, value)
+    x, k = np.float32(case["x"]).astype(np.float64), case["k"]
+    u, v = _trained_pair(value, k, x.shape[1])
     if np.linalg.svd(v, compute_uv=False).min() < 1e-6:
         raise CheckFailure("The columns of your decoder V are (nearly) linearly dependent: it spans fewer than "
                            f"{k} directions.")
@@ -105,5 +138,6 @@ register_judge(Judge(
     assess=_linear_ae_assess,
     section=(Reading("ch3-pca", "Training it finds the PCA subspace"),),
     what="a linear auto encoder trained by gradient descent, returned as a tuple (U, V) of plain tensors (no "
-         "gradient attached), reaches the PCA subspace and the PCA reconstruction error (within 2%)",
+         "gradient attached), reaches the PCA subspace and the PCA reconstruction error (within 2%); steps, lr "
+         "and seed do what they say",
 ))

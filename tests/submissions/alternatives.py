@@ -166,6 +166,36 @@ def iwae_bound(x, encoder, decoder, n_samples=8):
     log_w = log_lik - 0.5 * (z**2).sum(-1) + 0.5 * (eps**2 + log_var.unsqueeze(1)).sum(-1)
     return torch.logsumexp(log_w, dim=1) - math.log(n_samples)
 '''),
+    # ------------------------------------------------------------------------ ps2: train_linear_autoencoder
+    _alt("ae_float64_global_seed", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+         "trains in float64, seeds the global generator with torch.manual_seed(seed), returns float32", '''
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
+    torch.manual_seed(seed)
+    x64 = x.double()
+    U = torch.nn.Parameter(0.1 * torch.randn(code_dim, x.shape[1], dtype=torch.float64))
+    V = torch.nn.Parameter(0.1 * torch.randn(x.shape[1], code_dim, dtype=torch.float64))
+    optimiser = torch.optim.Adam([U, V], lr=lr)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        reconstruction_error(x64, U, V).backward()
+        optimiser.step()
+    return U.detach().to(x.dtype), V.detach().to(x.dtype)
+'''),
+    _alt("ae_plain_gradient_descent", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+         "plain full-batch gradient descent by hand (torch.autograd.grad), its own defaults (3,000 steps, lr 0.02)",
+         '''
+def train_linear_autoencoder(x, code_dim, steps=3000, lr=0.02, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    U = 0.1 * torch.randn(code_dim, x.shape[1], generator=generator)
+    V = 0.1 * torch.randn(x.shape[1], code_dim, generator=generator)
+    for _ in range(steps):
+        U.requires_grad_(True)
+        V.requires_grad_(True)
+        grad_u, grad_v = torch.autograd.grad(reconstruction_error(x, U, V), (U, V))
+        with torch.no_grad():
+            U, V = U - lr * grad_u, V - lr * grad_v
+    return U.detach(), V.detach()
+'''),
     # ------------------------------------------------------------------------ ps4: reparameterize
     _alt("reparam_sqrt_exp", "ps4_gradients", "reparameterize", ("reparameterize",),
          "sigma as sqrt(exp(log_var)), eps from torch.randn(mu.shape)", '''

@@ -233,6 +233,33 @@ def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
         optimiser.step()
     return U, V.detach()
 '''),
+    Variant("ae_arguments_ignored", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+            "hard-codes 500 steps, lr 0.03 and seed 0 whatever the arguments say (red team, 2026-12-05)", '''
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
+    generator = torch.Generator().manual_seed(0)
+    U = (0.1 * torch.randn(code_dim, x.shape[1], generator=generator, dtype=x.dtype)).requires_grad_(True)
+    V = (0.1 * torch.randn(x.shape[1], code_dim, generator=generator, dtype=x.dtype)).requires_grad_(True)
+    optimiser = torch.optim.Adam([U, V], lr=0.03)
+    for _ in range(500):
+        loss = reconstruction_error(x, U, V)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return U.detach(), V.detach()
+'''),
+    Variant("ae_seed_ignored", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
+            "initialises from the global generator without seeding it: the seed argument does nothing", '''
+def train_linear_autoencoder(x, code_dim, steps=500, lr=0.03, seed=0):
+    U = (0.1 * torch.randn(code_dim, x.shape[1], dtype=x.dtype)).requires_grad_(True)
+    V = (0.1 * torch.randn(x.shape[1], code_dim, dtype=x.dtype)).requires_grad_(True)
+    optimiser = torch.optim.Adam([U, V], lr=lr)
+    for _ in range(steps):
+        loss = reconstruction_error(x, U, V)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return U.detach(), V.detach()
+'''),
     Variant("ae_too_few_steps", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
             "stops after 20 steps with a small learning rate: far from converged", '''
 def train_linear_autoencoder(x, code_dim, steps=20, lr=0.001, seed=0):

@@ -83,15 +83,28 @@ register_probe(Probe("reconstruction_error", cases=_recon_cases, call=_recon_cal
 
 
 def _linear_ae_cases(rng, kind):
-    """The visible case has k = 2, the hidden ones k = 1 and k = 3: the cell sees every code size every time."""
+    """The visible case has k = 2, the hidden ones k = 1 and k = 3: the cell sees every code size every time. A
+    hidden case (k = 2) also calls it with other steps, learning rates and seeds (ARGUMENT_CALLS)."""
     eigen = [9.0, 5.0, 3.0, 0.6, 0.4, 0.3, 0.2, 0.1]
     if kind == "visible":
         return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": 2}]
-    return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": k} for k in (1, 3)]
+    seeds = [int(s) for s in rng.choice(10_000, size=2, replace=False)]
+    return [{"x": _pca_data(rng, 300, eigen, 0.0), "k": k} for k in (1, 3)] + \
+        [{"x": _pca_data(rng, 300, eigen, 0.0), "k": 2, "arguments": ARGUMENT_CALLS, "seeds": seeds}]
+
+
+# The arguments case: (steps, lr, which of the two seeds) per call. Calls 1-3 do not train (steps = 0): the same seed
+# must give the same initialisation, another seed another; call 4 takes 40 steps with a tiny learning rate (it must
+# stay at call 1's initialisation), call 5 the same 40 steps at lr = 0.03 (it must move and lower the error).
+ARGUMENT_CALLS = ((0, 0.03, 0), (0, 0.03, 0), (0, 0.03, 1), (40, 1e-7, 0), (40, 0.03, 0))
 
 
 def _linear_ae_call(func, case):
-    return func(as_tensor(case["x"], "float32"), case["k"])
+    x = as_tensor(case["x"], "float32")
+    if "arguments" not in case:
+        return func(x, case["k"])
+    return tuple(func(x, case["k"], steps=steps, lr=lr, seed=case["seeds"][which])
+                 for steps, lr, which in case["arguments"])
 
 
 register_probe(Probe("train_linear_autoencoder", cases=_linear_ae_cases, call=_linear_ae_call))
