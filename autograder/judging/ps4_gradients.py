@@ -187,12 +187,53 @@ def _estimator_estimate(case, value):
     return expect_calls(value, case["calls"], (2,), "the gradient estimate [d/dmu, d/dsigma]")
 
 
+def _score_statistics(case):
+    return None if case.get("recorded") else _estimator_statistics("score")(case)
+
+
+def _score_recorded(case, value):
+    """The recorded case (SCORE_RECORDED in the cases file): each call's estimate, given the points its f was
+    evaluated at, must be the plain average of f(z_s) S(z_s) or the leave-one-out one, S = (eps / sigma,
+    (eps^2 - 1) / sigma), eps = (z - mu) / sigma, and f must be evaluated at exactly n_samples distinct points.
+    A constant baseline such as f(mu) (one more point), a leave-one-out mean divided by n instead of n - 1, or any
+    other variance reduction fails on the first call that shows it; both allowed forms pass up to float32 rounding."""
+    n, mu, sigma, calls = case["n_samples"], case["mu"], case["sigma"], case["calls"]
+    if value is None or value.kind != "calls" or len(value.items) != calls:
+        raise CheckFailure(f"The test did not get {calls} results for the gradient estimate.")
+    for index, item in enumerate(value.items):
+        where = f"call {index + 1} of {calls} (n_samples = {n})"
+        estimate_value, points_value = expect_items(item, 2, "the estimate and the points")
+        estimate = expect_tensor(estimate_value, shape=(2,), what=f"the gradient estimate [d/dmu, d/dsigma], {where}")
+        z = np.unique(expect_tensor(points_value, what="the points f was evaluated at"))
+        if len(z) != n:
+            raise CheckFailure(f"In {where} your function evaluated f at {len(z)} distinct points. The score-function "
+                               f"estimator evaluates f at its n_samples = {n} samples only: a baseline must be the "
+                               "leave-one-out mean of f over the other samples, not f at another point (e.g. f(mu)).")
+        eps = (z - mu) / sigma
+        fz = np.polynomial.polynomial.polyval(z, np.asarray(case["coeffs"], np.float64))
+        score = np.stack([eps / sigma, (eps**2 - 1) / sigma], -1)  # (n, 2)
+        baseline = (fz.sum() - fz) / (n - 1)  # the mean of f over the other samples
+        plain, loo = (fz[:, None] * score).mean(0), ((fz - baseline)[:, None] * score).mean(0)
+        tolerance = 1e-4 * np.abs(fz[:, None] * score).mean(0) + 1e-6
+        if not any(np.all(np.abs(estimate - form) <= 1e-3 * np.abs(form) + tolerance) for form in (plain, loo)):
+            raise CheckFailure(
+                f"In {where}, given the {n} samples your function evaluated f at, the plain score-function average "
+                f"is {_pair(plain)} and the leave-one-out one {_pair(loo)}; yours is {_pair(estimate)}. Only these "
+                "two are accepted: check the score d/dparam log q(z) and the baseline (the mean of f over the "
+                f"OTHER n - 1 = {n - 1} samples).")
+
+
+def _pair(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:.6g}" for v in values) + "]"
+
+
 register_judge(Judge(
     name="score_function_gradient",
-    assess=statistical_assess(_estimator_statistics("score"), _estimator_estimate,
-                              "your score-function gradient estimate"),
-    statistics=_estimator_statistics("score"),
+    assess=statistical_assess(_score_statistics, _estimator_estimate, "your score-function gradient estimate",
+                              exact=_score_recorded),
+    statistics=_score_statistics,
     estimate=_estimator_estimate,
+    statistical=lambda case: not case.get("recorded"),
     section=(Reading("ch6-score-function", "The score-function estimator"),),
     what="the score-function estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)] from n_samples independent "
          "samples (plain, or with the leave-one-out baseline), evaluating f only (this f cannot be differentiated)",

@@ -688,6 +688,21 @@ def score_function_gradient(f, mu, sigma, n_samples):
     fz = f(mu + sigma * eps)
     return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / (2 * sigma**2)).mean()])
 ''', statistical=True),
+    Variant("score_baseline_f_of_mu", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+            "a constant baseline f(mu): unbiased, but not the variance reduction the notebook allows (red team)", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps) - f(torch.tensor([float(mu)]))
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+'''),
+    Variant("score_loo_over_n", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+            "the leave-one-out baseline divided by n instead of n - 1 (red team, 2026-12-05)", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    fz = fz - (fz.sum() - fz) / n_samples
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+'''),
     Variant("score_z_for_eps", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
             "z where eps belongs in the score ((z / sigma) instead of (z - mu) / sigma^2)", '''
 def score_function_gradient(f, mu, sigma, n_samples):

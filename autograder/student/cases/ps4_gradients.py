@@ -124,21 +124,44 @@ def _estimator_functions(rng) -> list[dict]:
              "mu": float(split_signs(rng, 0.5, 1.5)), "sigma": float(away_from_one(rng))}]
 
 
-def _estimator_cases(plan, visible, scaling):
+# a score-function case whose calls also record every point f is evaluated at (n_samples, calls): the estimate must
+# be exactly the plain or the leave-one-out average over those points (the judge recomputes both)
+SCORE_RECORDED = (50, 20)
+
+
+def _estimator_cases(plan, visible, scaling, recorded=None):
     def cases(rng, kind):
         if kind == "visible":
             n_samples, calls = visible
             return [{"coeffs": [0.0, 0.0, 1.0], "mu": 1.0, "sigma": 1.0, "n_samples": n_samples, "calls": calls}]
         functions = _estimator_functions(rng)
-        return [*(dict(functions[function], n_samples=n_samples, calls=calls) for function, n_samples, calls in plan),
-                scaling_case(functions[0], scaling)]
+        found = [*(dict(functions[function], n_samples=n_samples, calls=calls) for function, n_samples, calls in plan),
+                 scaling_case(functions[0], scaling)]
+        if recorded is not None:
+            found.append(dict(functions[0], n_samples=recorded[0], calls=recorded[1], recorded=True))
+        return found
 
     return cases
 
 
 def _score_call(func, case):
-    f = _evaluate_only(case["coeffs"])
-    return repeated_calls(case["calls"], lambda: func(f, case["mu"], case["sigma"], case["n_samples"]))
+    if not case.get("recorded"):
+        f = _evaluate_only(case["coeffs"])
+        return repeated_calls(case["calls"], lambda: func(f, case["mu"], case["sigma"], case["n_samples"]))
+    import torch
+
+    def once():
+        """(the estimate, every point f was evaluated at during the call, flattened)."""
+        points, evaluate = [], _evaluate_only(case["coeffs"])
+
+        def f(z):
+            points.append(torch.as_tensor(z).detach().reshape(-1).to(torch.float64).clone())
+            return evaluate(z)
+
+        estimate = func(f, case["mu"], case["sigma"], case["n_samples"])
+        return estimate, torch.cat(points) if points else torch.zeros(0, dtype=torch.float64)
+
+    return repeated_calls(case["calls"], once)
 
 
 def _pathwise_call(func, case):
@@ -147,7 +170,8 @@ def _pathwise_call(func, case):
 
 
 register_probe(Probe("score_function_gradient",
-                     cases=_estimator_cases(SCORE_PLAN, ESTIMATOR_VISIBLE["score"], SCORE_SCALING), call=_score_call))
+                     cases=_estimator_cases(SCORE_PLAN, ESTIMATOR_VISIBLE["score"], SCORE_SCALING, SCORE_RECORDED),
+                     call=_score_call))
 
 
 register_probe(Probe("pathwise_gradient",
