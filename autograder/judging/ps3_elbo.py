@@ -12,7 +12,7 @@ import numpy as np
 from ..student.cases.common import as_tensor
 from ..student.cases.ps3_elbo import IWAE_PLAN, VAE_Z_DIM, iwae_pool, tiny_vae_modules
 from . import upstream
-from .base import Judge, register_judge
+from .base import CheckFailure, Judge, register_judge
 from .compare import (
     case_key,
     expect_calls,
@@ -211,11 +211,49 @@ def _iwae_estimate(case, value):
     return expect_calls(value, case["calls"], (len(case["x"]),), "the bound (one number per data point)")
 
 
+ANTITHETIC_TOLERANCE = 1e-5  # |u_a + u_b| in every dimension, u = (z - mu) / sigma: float32 rounding is about 1e-6
+# Independent samples come that close with probability (0.564 t)^2 = 3e-11 per pair (u_a + u_b ~ N(0, 2 I), 2-D):
+# 3 points x C(24, 2) pairs x 5 calls = 4,140 pairs, a false failure below 1.4e-7.
+
+
+def _iwae_recorded(case, value):
+    """The recorded case: no two of the z the decoder was given mirror each other about a data point's mean
+    (z_b - mu = -(z_a - mu), antithetic pairs, which the notebook does not accept), and each call still returns
+    one bound per data point. The rest of the checks judge the values statistically."""
+    import torch
+
+    calls = case["calls"]
+    if value is None or value.kind != "calls" or len(value.items) != calls:
+        raise CheckFailure(f"The test did not get {calls} results for the bound.")
+    encoder, _ = tiny_vae_modules(case)  # the sandbox's float32 encoder: the same mu and sigma
+    with torch.no_grad():
+        mu, log_var = (t.double().numpy() for t in encoder(as_tensor(np.float32(case["x"]), "float32")))
+    sigma = np.exp(0.5 * log_var)
+    for index, item in enumerate(value.items):
+        bound_value, rows_value = expect_items(item, 2, "the bound and the decoder's inputs")
+        expect_tensor(bound_value, shape=(len(case["x"]),), what=f"the bound (call {index + 1} of {calls})")
+        rows = np.unique(expect_tensor(rows_value, what="the decoder's inputs"), axis=0)
+        for point in range(len(mu)):
+            u = (rows - mu[point]) / sigma[point]  # (rows, z_dim)
+            close = np.all(np.abs(u[:, None, :] + u[None, :, :]) < ANTITHETIC_TOLERANCE, axis=-1)
+            np.fill_diagonal(close, False)
+            if close.any():
+                raise CheckFailure(f"In call {index + 1} of {calls}, two of your samples z mirror each other about "
+                                   f"the mean of q(z | x) for data point {point + 1} (z' - mu = -(z - mu)): "
+                                   "antithetic pairs are not accepted; draw K independent samples per data point.")
+
+
+def _iwae_statistics_or_none(case):
+    return None if case.get("recorded") else _iwae_statistics(case)
+
+
 register_judge(Judge(
     name="iwae_bound",
-    assess=statistical_assess(_iwae_statistics, _iwae_estimate, "your IWAE estimates"),
-    statistics=_iwae_statistics,
+    assess=statistical_assess(_iwae_statistics_or_none, _iwae_estimate, "your IWAE estimates",
+                              exact=_iwae_recorded),
+    statistics=_iwae_statistics_or_none,
     estimate=_iwae_estimate,
+    statistical=lambda case: not case.get("recorded"),
     warm=_warm_iwae_pool,
     section=(Reading("ch5-iwae", "Aside: a tighter bound with more samples"),),
     what="one K-sample estimate of the importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) per data "

@@ -507,6 +507,18 @@ def iwae_bound(x, encoder, decoder, n_samples=8):
     log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
     return (bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q).mean(0)
 ''', statistical=True),
+    Variant("iwae_antithetic", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "antithetic pairs eps, -eps among the K samples (the notebook does not accept them; red team)", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    mu, log_var = encoder(x)
+    half = torch.randn(((n_samples + 1) // 2, *mu.shape))
+    eps = torch.cat([half, -half])[:n_samples]
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
+    log_w = bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q
+    return torch.logsumexp(log_w, dim=0) - math.log(n_samples)
+'''),
     Variant("iwae_no_log_k", "ps3_elbo", "iwae_bound", ("iwae_bound",),
             "log-sum-exp of the weights without the -log K", '''
 def iwae_bound(x, encoder, decoder, n_samples=8):

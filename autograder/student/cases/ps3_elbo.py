@@ -171,16 +171,34 @@ def _iwae_cases(rng, kind):
         return _with_plan([_tiny_vae(rng, 2, np.array([0.5, -0.5]), np.array([-1.0, 0.5]))], [(0, n_samples, calls)])
     pool = iwae_pool()
     far, wide = pool[rng.integers(IWAE_POOL_SIZE)][0], pool[rng.integers(IWAE_POOL_SIZE)][1]
-    return _with_plan([far, wide, _extreme_vae(rng)], IWAE_PLAN)
+    return [*_with_plan([far, wide, _extreme_vae(rng)], IWAE_PLAN),
+            dict(far, n_samples=IWAE_RECORDED[0], calls=IWAE_RECORDED[1], recorded=True)]
+
+
+# a K = 8 case whose calls also record every z the decoder is given (K, calls): the judge looks for antithetic pairs
+IWAE_RECORDED = (8, 5)
 
 
 def _iwae_call(func, case):
-    """Calls the student's iwae_bound `calls` times (fresh noise each call)."""
+    """Calls the student's iwae_bound `calls` times (fresh noise each call); in the recorded case each call's result
+    comes with every z the decoder was given, as rows (count, z_dim)."""
+    import torch
+
     parameters = tiny_vae_parameters(case)
 
     def once():
         encoder, decoder = tiny_vae_modules(case, parameters=parameters)
-        return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
+        if not case.get("recorded"):
+            return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
+        seen = []
+
+        def recording_decoder(z):
+            if isinstance(z, torch.Tensor) and z.ndim >= 1 and z.shape[-1] == VAE_Z_DIM:
+                seen.append(z.detach().reshape(-1, VAE_Z_DIM).to(torch.float64).clone())
+            return decoder(z)
+
+        bound = func(as_tensor(case["x"]), encoder, recording_decoder, case["n_samples"])
+        return bound, torch.cat(seen) if seen else torch.zeros((0, VAE_Z_DIM), dtype=torch.float64)
 
     return repeated_calls(case["calls"], once)
 
