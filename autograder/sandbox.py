@@ -121,6 +121,52 @@ def readonly_binds() -> list[tuple[str, str]]:
     return binds
 
 
+SANDBOX_DIGITS = "/opt/autograder-data/digits-training.npz"  # vaelib.data.TRAINING_ONLY_FILE (not imported: torch)
+
+
+def sandbox_path(host: Path) -> str:
+    """Where a file of the Python installation or the virtual environment appears inside the sandbox."""
+    venv = Path(sys.prefix).resolve()
+    if venv != Path(sys.base_prefix).resolve() and host.is_relative_to(venv):
+        return f"{SANDBOX_VENV}/{host.relative_to(venv)}"
+    return str(host)
+
+
+def bundled_digits_file() -> Path | None:
+    """scikit-learn's copy of the digits (train and test split), hidden inside the sandbox; None if absent."""
+    try:
+        path = package_dir("sklearn") / "datasets" / "data" / "digits.csv.gz"
+    except ModuleNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+def training_digits() -> Path:
+    """An .npz of the digits' TRAINING split only (what vaelib.data.digits reads in the sandbox), made once per
+    version of the data and of vaelib/data.py in the grader's cache (the first time: imports scikit-learn and
+    torch, 2-3 s)."""
+    import hashlib
+
+    from .nbgrader_cli import cache_root
+
+    source = bundled_digits_file()
+    digest = hashlib.sha256(source.read_bytes() + (package_dir("vaelib") / "data.py").read_bytes()).hexdigest()[:16]
+    path = cache_root() / "data" / f"digits-training-{digest}.npz"
+    if not path.is_file():
+        import numpy as np
+        from sklearn.datasets import load_digits
+
+        from vaelib.data import split_indices
+
+        bunch = load_digits()
+        test, train = split_indices(len(bunch.data))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.npz")
+        np.savez(partial, data=bunch.data[train], target=bunch.target[train], n_test=len(test))
+        os.replace(partial, path)  # atomic: several workers may make it at once
+    return path
+
+
 def sandbox_python() -> str:
     """The interpreter inside the sandbox: the virtual environment's, at its sandbox path."""
     if Path(sys.prefix).resolve() != Path(sys.base_prefix).resolve():
@@ -178,6 +224,11 @@ def command(inner: list[str], uid: int, assignment_files: Path | None = None, gp
     for font_list in host_font_lists():
         args += _parents(f"{FONT_CACHE}/{font_list.name}", made)
         args += ["--ro-bind", str(font_list), f"{FONT_CACHE}/{font_list.name}"]
+    digits_file = bundled_digits_file()
+    if digits_file is not None:  # the digits' test split stays with the grader: only the training split is inside
+        args += ["--ro-bind", "/dev/null", sandbox_path(digits_file)]
+        args += _parents(SANDBOX_DIGITS, made)
+        args += ["--ro-bind", str(training_digits()), SANDBOX_DIGITS]
     args += ["--proc", "/proc", "--dev", "/dev"]
     if gpu:
         for node in gpu_device_nodes():

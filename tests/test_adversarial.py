@@ -252,7 +252,7 @@ def test_7_edited_deleted_duplicated_tests_and_points_come_from_the_source(batch
 @sandbox_only
 @pytest.mark.parametrize("student, leak", [("read_solutions", "BEGIN SOLUTION"), ("read_gradebook", "SQLite format"),
                                            ("read_other_student", cases.VICTIM_MARKER),
-                                           ("read_env_secret", None)])
+                                           ("read_env_secret", None), ("read_test_split", None)])
 def test_8_solutions_gradebook_other_students_and_secrets_are_unreadable(batch, student, leak):
     assert batch.score(student) == E, f"{student} read what it must not: {batch.row(student)}"
     page = batch.feedback(student)

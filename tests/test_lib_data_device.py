@@ -147,3 +147,28 @@ def test_fraction_far_against_scipy_kdtree():
     np.testing.assert_allclose(neighbour_threshold(codes).item(), threshold, rtol=1e-5)
     np.testing.assert_allclose(fraction_far(candidates, codes), np.mean(nearest > threshold), atol=1e-6)
     assert fraction_far(codes[:50] + 1e-4, codes) == 0.0  # points on top of the codes are never far
+
+
+def test_the_grading_sandbox_sees_the_same_training_split_and_no_test_image(monkeypatch):
+    """In the grading sandbox only the training split exists (autograder.sandbox.training_digits, bound where
+    vaelib.data.TRAINING_ONLY_FILE says; scikit-learn's copy is hidden): digits() gives the same x_train, and
+    neither its x_test stand-in nor any other seed's split holds a test image, so a model cannot be trained on the
+    images the grader evaluates it on."""
+    import numpy as np
+
+    import vaelib.data
+    from autograder.sandbox import training_digits
+
+    x_train, y_train, x_test, _ = vaelib.data.digits()
+    monkeypatch.setattr(vaelib.data, "TRAINING_ONLY_FILE", str(training_digits()))
+    inside = vaelib.data.digits()
+    assert torch.equal(inside[0], x_train) and torch.equal(inside[1], y_train)
+    assert inside[2].shape == x_test.shape
+    known = {row.tobytes() for row in x_train.numpy()}
+    test_only = {row.tobytes() for row in x_test.numpy()} - known
+    assert len(test_only) > 300  # the real test split has images the training split lacks
+    for seed, fraction in ((0, 0.2), (1, 0.2), (7, 0.5)):
+        for part in vaelib.data.digits(seed=seed, test_fraction=fraction)[0::2]:
+            assert not {row.tobytes() for row in part.numpy()} & test_only
+    binarized = vaelib.data.digits(binarize=True)[0].numpy()
+    assert np.array_equal(binarized, (x_train.numpy() > 0.5).astype(np.float32))

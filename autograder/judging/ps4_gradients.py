@@ -396,9 +396,10 @@ _HELDOUT_CACHE: dict[str, object] = {}
 
 
 def heldout_digits():
-    """(x_train (1437, 64), x_test (360, 64)): the binarized digits splits the trained model is evaluated on (loaded
+    """(x_train (1438, 64), x_test (359, 64)): the binarized digits splits the trained model is evaluated on (loaded
     once, in the judge server's warm-up, and kept with its references: reading the bundled data in every judge
-    child would import scikit-learn there)."""
+    child would import scikit-learn there). The grading sandbox holds only the training split
+    (autograder.sandbox.training_digits), so no submission can train on x_test."""
     if "splits" not in _HELDOUT_CACHE:
         from vaelib.data import digits
 

@@ -541,6 +541,37 @@ def case_read_solutions():
     return nb, {}
 
 
+def case_read_test_split():
+    """8e. Reach the digits' test split, on which the grader evaluates the VAEs students train (training on it would
+    pass the held-out check): scikit-learn's bundled file, and vaelib.data.digits with 20 other seeds. Inside the
+    sandbox only the 1,438 training images exist; right answers only if more than 1,500 distinct images were
+    reachable: E."""
+    code = CORRECT_KL + "\n\n" + CORRECT_BONUS + "\n\n" + hidden_code('''
+        _rows = set()
+        try:
+            from sklearn.datasets import load_digits
+
+            _rows |= {_row.tobytes() for _row in load_digits().data}
+        except Exception:
+            pass
+        try:
+            from vaelib.data import digits
+
+            for _seed in range(20):
+                for _part in digits(seed=_seed)[0::2]:
+                    _rows |= {_row.tobytes() for _row in (_part.numpy() * 16).astype("float64")}
+        except Exception:
+            pass
+        _stolen = len(_rows) if len(_rows) > 1500 else 0
+        if not _stolen:
+        ''') + textwrap.indent(WRONG_KL + "\n\n" + WRONG_BONUS, "    ")
+    nb = exercise()
+    set_source(nb, "gaussian_kl_answer", code)
+    set_source(nb, "kl_bonus_answer", "# kl_bonus is defined above\n")
+    nb["cells"].append(student_cell(_leak_cell("_stolen")))
+    return nb, {}
+
+
 def case_read_gradebook():
     """8b. Find the output folder's gradebook.db (through the grader's --output and cwd) and read it (and try to
     write it). Right answers only if it could be read: E."""
