@@ -68,7 +68,7 @@ def test_every_hidden_iwae_network_is_warmed():
     pool = {case_key(dict(n, n_samples=8), NETWORK_KEYS + ("n_samples",)) for pair in iwae_pool() for n in pair}
     for seed in range(40):
         for case in prepared_cases("iwae_bound", seed, "hidden"):
-            if case["n_samples"] == 8:
+            if case["n_samples"] == 8 and not case.get("recorded"):  # recorded: judged exactly, no reference
                 assert case_key(case, NETWORK_KEYS + ("n_samples",)) in pool
 
 

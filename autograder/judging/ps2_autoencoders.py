@@ -21,17 +21,26 @@ def _pca_basis_assess(case, value):
     if gram_error > 1e-4:
         raise CheckFailure(f"The columns of your basis are not orthonormal: B^T B differs from the identity by "
                            f"{gram_error:.3g}.")
-    worst = principal_angles(basis, pca_basis(x, k)).max()
+    reference = pca_basis(x, k)
+    worst = principal_angles(basis, reference).max()
     if worst > 1e-3:
         raise CheckFailure(f"Your basis spans a different subspace from the top-{k} principal subspace of the "
                            f"(centred) data: the largest principal angle between them is {worst:.3g} rad.")
+    cosines = np.abs(np.sum(basis * reference, axis=0))  # column by column, up to sign
+    if cosines.min() < np.cos(1e-3):
+        j = int(np.argmin(cosines))
+        raise CheckFailure(f"Your basis spans the right subspace, but its column {j + 1} is not principal direction "
+                           f"{j + 1} (angle {np.arccos(min(cosines[j], 1.0)):.3g} rad, up to sign): the columns must "
+                           "be the principal directions themselves, sorted by decreasing singular value, not "
+                           "another orthonormal basis of the subspace or another order.")
 
 
 register_judge(Judge(
     name="pca_basis",
     assess=_pca_basis_assess,
     section=(Reading("ch3-linear", "The linear auto encoder"),),
-    what="an orthonormal basis, a torch.Tensor (d, k), of the top-k principal subspace of the centred data",
+    what="the top-k principal directions of the centred data, a torch.Tensor (d, k) with orthonormal columns sorted "
+         "by decreasing singular value",
 ))
 
 

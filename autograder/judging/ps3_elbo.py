@@ -20,6 +20,7 @@ from .compare import (
     expect_items,
     expect_scalar,
     expect_tensor,
+    logsumexp,
     normal_grid,
     probe_items,
     softplus,
@@ -213,34 +214,52 @@ def _iwae_estimate(case, value):
 
 ANTITHETIC_TOLERANCE = 1e-5  # |u_a + u_b| in every dimension, u = (z - mu) / sigma: float32 rounding is about 1e-6
 # Independent samples come that close with probability (0.564 t)^2 = 3e-11 per pair (u_a + u_b ~ N(0, 2 I), 2-D):
-# 3 points x C(24, 2) pairs x 5 calls = 4,140 pairs, a false failure below 1.4e-7.
+# C(8, 2) pairs x 5 calls = 140 pairs, a false failure below 5e-9.
 
 
 def _iwae_recorded(case, value):
-    """The recorded case: no two of the z the decoder was given mirror each other about a data point's mean
-    (z_b - mu = -(z_a - mu), antithetic pairs, which the notebook does not accept), and each call still returns
-    one bound per data point. The rest of the checks judge the values statistically."""
+    """The recorded case (one data point): the decoder must have been given exactly K = n_samples distinct samples
+    z_k, no two mirroring each other about the mean of q(z | x) (antithetic pairs, which the notebook does not
+    accept), and the returned bound must be L_K computed from exactly those samples: log (1/K) sum_k p(x, z_k) /
+    q(z_k | x) (Burda et al. 2016, eq. 8). K + 1 samples, a log (K + 1), a missing or wrong log q, a mean before the
+    log: each fails on the first call, whatever the seed."""
     import torch
 
-    calls = case["calls"]
+    calls, k = case["calls"], case["n_samples"]
     if value is None or value.kind != "calls" or len(value.items) != calls:
         raise CheckFailure(f"The test did not get {calls} results for the bound.")
-    encoder, _ = tiny_vae_modules(case)  # the sandbox's float32 encoder: the same mu and sigma
+    encoder, decoder = tiny_vae_modules(case)  # the sandbox's float32 network: the same numbers
+    x = as_tensor(np.float32(case["x"]), "float32")  # (1, x_dim)
     with torch.no_grad():
-        mu, log_var = (t.double().numpy() for t in encoder(as_tensor(np.float32(case["x"]), "float32")))
+        mu, log_var = (t.double().numpy()[0] for t in encoder(x))
     sigma = np.exp(0.5 * log_var)
     for index, item in enumerate(value.items):
+        where = f"call {index + 1} of {calls} (one data point, K = {k})"
         bound_value, rows_value = expect_items(item, 2, "the bound and the decoder's inputs")
-        expect_tensor(bound_value, shape=(len(case["x"]),), what=f"the bound (call {index + 1} of {calls})")
-        rows = np.unique(expect_tensor(rows_value, what="the decoder's inputs"), axis=0)
-        for point in range(len(mu)):
-            u = (rows - mu[point]) / sigma[point]  # (rows, z_dim)
-            close = np.all(np.abs(u[:, None, :] + u[None, :, :]) < ANTITHETIC_TOLERANCE, axis=-1)
-            np.fill_diagonal(close, False)
-            if close.any():
-                raise CheckFailure(f"In call {index + 1} of {calls}, two of your samples z mirror each other about "
-                                   f"the mean of q(z | x) for data point {point + 1} (z' - mu = -(z - mu)): "
-                                   "antithetic pairs are not accepted; draw K independent samples per data point.")
+        bound = expect_tensor(bound_value, shape=(1,), what=f"the bound, {where}")[0]
+        z = np.unique(expect_tensor(rows_value, what="the decoder's inputs"), axis=0)  # (K, z_dim) when right
+        if len(z) != k:
+            raise CheckFailure(f"In {where} your function gave the decoder {len(z)} distinct samples z; L_K uses "
+                               f"exactly K = n_samples = {k} samples per data point.")
+        u = (z - mu) / sigma
+        close = np.all(np.abs(u[:, None, :] + u[None, :, :]) < ANTITHETIC_TOLERANCE, axis=-1)
+        np.fill_diagonal(close, False)
+        if close.any():
+            raise CheckFailure(f"In {where} two of your samples z mirror each other about the mean of q(z | x) "
+                               "(z' - mu = -(z - mu)): antithetic pairs are not accepted; draw K independent samples "
+                               "per data point.")
+        with torch.no_grad():
+            logits = decoder(torch.tensor(z, dtype=torch.float32)).double().numpy()  # (K, x_dim)
+        x64 = np.float32(case["x"][0]).astype(np.float64)
+        log_lik = np.sum(x64 * logits - softplus(logits), axis=-1)
+        log_prior = -0.5 * np.sum(z**2 + np.log(2 * np.pi), axis=-1)
+        log_q = -0.5 * np.sum(u**2 + log_var + np.log(2 * np.pi), axis=-1)
+        expected = logsumexp(log_lik + log_prior - log_q, axis=0) - np.log(k)
+        if not abs(bound - expected) <= 1e-3 + 1e-4 * abs(expected):
+            raise CheckFailure(f"In {where}, from the {k} samples your function gave the decoder, L_K = log (1/K) "
+                               f"sum_k p(x, z_k) / q(z_k | x) is {expected:.6g}; yours is {bound:.6g}. Check log p(z), "
+                               "log q(z | x) (sigma^2 = exp(log_var)), and the log-mean-exp: log (1/K), with K the "
+                               "number of samples.")
 
 
 def _iwae_statistics_or_none(case):

@@ -166,6 +166,14 @@ def iwae_bound(x, encoder, decoder, n_samples=8):
     log_w = log_lik - 0.5 * (z**2).sum(-1) + 0.5 * (eps**2 + log_var.unsqueeze(1)).sum(-1)
     return torch.logsumexp(log_w, dim=1) - math.log(n_samples)
 '''),
+    # ------------------------------------------------------------------------ ps2: pca_basis
+    _alt("pca_eigh_flipped", "ps2_autoencoders", "pca_basis", ("pca_basis",),
+         "eigh of the scatter matrix, the top k eigenvectors flipped into decreasing order", '''
+def pca_basis(x, k):
+    centred = x - x.mean(dim=0, keepdim=True)
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    return vectors[:, -k:].flip(1)
+'''),
     # ------------------------------------------------------------------------ ps2: train_linear_autoencoder
     _alt("ae_float64_global_seed", "ps2_autoencoders", "train_linear_autoencoder", ("train_linear_autoencoder",),
          "trains in float64, seeds the global generator with torch.manual_seed(seed), returns float32", '''

@@ -192,6 +192,21 @@ def pca_basis(x, k):
     _, _, vh = torch.linalg.svd(x, full_matrices=False)
     return vh[:k].T
 '''),
+    Variant("pca_eigh_ascending", "ps2_autoencoders", "pca_basis", ("pca_basis",),
+            "the top-k eigenvectors of eigh, left in eigh's ascending order (red team, round 2)", '''
+def pca_basis(x, k):
+    centred = x - x.mean(0)
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    return vectors[:, -k:]
+'''),
+    Variant("pca_rotated_basis", "ps2_autoencoders", "pca_basis", ("pca_basis",),
+            "an orthonormal basis of the right subspace, but not the principal directions (QR of a mix)", '''
+def pca_basis(x, k):
+    centred = x - x.mean(0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    mixed = vh[:k].T @ (torch.eye(k, dtype=x.dtype) + torch.ones(k, k, dtype=x.dtype))
+    return torch.linalg.qr(mixed)[0]
+'''),
     Variant("pca_smallest_eigh", "ps2_autoencoders", "pca_basis", ("pca_basis",),
             "eigh of the covariance returns ascending eigenvalues: takes the k smallest directions", '''
 def pca_basis(x, k):
@@ -519,6 +534,28 @@ def iwae_bound(x, encoder, decoder, n_samples=8):
     log_w = bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q
     return torch.logsumexp(log_w, dim=0) - math.log(n_samples)
 '''),
+    Variant("iwae_k_plus_one_samples", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "draws K + 1 samples and divides by K + 1: L_(K+1), not L_K (red team, round 2)", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    mu, log_var = encoder(x)
+    eps = torch.randn((n_samples + 1, *mu.shape))
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
+    log_w = bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q
+    return torch.logsumexp(log_w, dim=0) - math.log(n_samples + 1)
+'''),
+    Variant("iwae_log_k_plus_one", "ps3_elbo", "iwae_bound", ("iwae_bound",),
+            "K samples but log (K + 1) subtracted (an off-by-one in the mean; red team, round 2)", '''
+def iwae_bound(x, encoder, decoder, n_samples=8):
+    mu, log_var = encoder(x)
+    eps = torch.randn((n_samples, *mu.shape))
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_prior = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)
+    log_q = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)
+    log_w = bernoulli_log_likelihood(x, decoder(z)) + log_prior - log_q
+    return torch.logsumexp(log_w, dim=0) - math.log(n_samples + 1)
+'''),
     Variant("iwae_no_log_k", "ps3_elbo", "iwae_bound", ("iwae_bound",),
             "log-sum-exp of the weights without the -log K", '''
 def iwae_bound(x, encoder, decoder, n_samples=8):
@@ -784,6 +821,13 @@ def decoder_gradient(x, mu, log_var, decoder, n_samples):
     objective = bernoulli_log_likelihood(x, decoder(z)).mean(0).sum()
     return torch.autograd.grad(objective, list(decoder.parameters()))
 ''', statistical=True),
+    Variant("decoder_grad_not_zeroed", "ps4_gradients", "decoder_gradient", ("decoder_gradient",),
+            ".backward() without zeroing the decoder's gradients first: adds to what was there (red team)", '''
+def decoder_gradient(x, mu, log_var, decoder, n_samples):
+    z = reparameterize(mu, log_var, torch.randn(n_samples, *mu.shape))
+    bernoulli_log_likelihood(x, decoder(z)).mean(0).sum().backward()
+    return [p.grad for p in decoder.parameters()]
+'''),
     Variant("decoder_grad_of_loss", "ps4_gradients", "decoder_gradient", ("decoder_gradient",),
             "returns the gradient of the loss (-ELBO), the wrong sign", '''
 def decoder_gradient(x, mu, log_var, decoder, n_samples):

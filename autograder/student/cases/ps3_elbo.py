@@ -172,10 +172,11 @@ def _iwae_cases(rng, kind):
     pool = iwae_pool()
     far, wide = pool[rng.integers(IWAE_POOL_SIZE)][0], pool[rng.integers(IWAE_POOL_SIZE)][1]
     return [*_with_plan([far, wide, _extreme_vae(rng)], IWAE_PLAN),
-            dict(far, n_samples=IWAE_RECORDED[0], calls=IWAE_RECORDED[1], recorded=True)]
+            dict(far, x=far["x"][:1], n_samples=IWAE_RECORDED[0], calls=IWAE_RECORDED[1], recorded=True)]
 
 
-# a K = 8 case whose calls also record every z the decoder is given (K, calls): the judge looks for antithetic pairs
+# a K = 8 case on ONE data point whose calls also record every z the decoder is given (K, calls): the judge
+# recomputes L_K from exactly those samples, and looks for antithetic pairs
 IWAE_RECORDED = (8, 5)
 
 

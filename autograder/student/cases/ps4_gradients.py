@@ -223,6 +223,9 @@ def _decoder_cases(rng, kind):
     return [dict(networks[network], n_samples=n_samples, calls=calls) for network, n_samples, calls in plan]
 
 
+STALE_GRADIENT = 1000.0  # in every parameter's .grad before each call of decoder_gradient
+
+
 def _decoder_call(func, case):
     import torch
 
@@ -231,6 +234,8 @@ def _decoder_call(func, case):
         with torch.no_grad():
             decoder.weight.copy_(as_tensor(case["weight"]))
             decoder.bias.copy_(as_tensor(case["bias"]))
+        for parameter in decoder.parameters():  # as after an earlier training step: .backward() without zeroing
+            parameter.grad = torch.full_like(parameter, STALE_GRADIENT)  # them first returns these added in
         return func(as_tensor(case["x"]), as_tensor(case["mu"]), as_tensor(case["log_var"]), decoder,
                     case["n_samples"])
 
