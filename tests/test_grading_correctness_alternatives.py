@@ -32,8 +32,8 @@ ALLOWED_VARIANTS = {  # what the notebooks allow beyond the plain estimator, and
 
 def test_five_alternatives_per_stochastic_function_and_every_allowed_estimator():
     counts = Counter((a.assignment, a.function) for a in ALTERNATIVES)
-    assert set(counts) == STOCHASTIC_FUNCTIONS
-    assert min(counts.values()) >= 5, counts
+    assert STOCHASTIC_FUNCTIONS <= set(counts)  # deterministic functions may have alternatives too (ps2)
+    assert min(counts[function] for function in STOCHASTIC_FUNCTIONS) >= 5, counts
     assert len({a.name for a in ALTERNATIVES}) == len(ALTERNATIVES)
     assert set(ALLOWED_VARIANTS.values()) <= {a.name for a in ALTERNATIVES}
 
