@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .source import MANUAL, SOLUTION, TEST, AssignmentSource, SourceCell
+from .text import clean as clean_text
 from .text import clean_tree, has_surrogate_escape
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+MAX_CELLS = 10_000  # a course notebook has a few hundred; the trust boundary numbers cells up to 100,000
 STUDENT = "student"  # role of a cell the student added
 
 
@@ -72,6 +74,9 @@ def read_notebook(path: Path) -> dict:
                               f"column {error.colno}); was it saved completely?") from None
     except RecursionError:
         raise InvalidNotebook("the notebook file is nested too deeply to be a notebook") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise InvalidNotebook(f"the notebook file holds a value no notebook has ({clean_text(str(error))[:120]})") \
+            from None
     if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
         raise InvalidNotebook("the file is JSON but not a Jupyter notebook (no cells)")
     if "worksheets" in data and "cells" not in data:  # nbformat 3
@@ -83,6 +88,8 @@ def read_notebook(path: Path) -> dict:
             raise InvalidNotebook(f"an old-format notebook that could not be converted ({error})") from None
     if not isinstance(data.get("cells"), list):
         raise InvalidNotebook("the notebook's 'cells' is not a list")
+    if len(data["cells"]) > MAX_CELLS:
+        raise InvalidNotebook(f"the notebook has {len(data['cells']):,} cells (the limit is {MAX_CELLS:,})")
     if has_surrogate_escape(text):  # "\ud800" decodes to a lone surrogate, which no UTF-8 writer accepts
         data = clean_tree(data)
     return data

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
-from .assemble import STUDENT, assemble
+from .assemble import MAX_NOTEBOOK_BYTES, STUDENT, assemble
 from .grading import GradeResult, GradingKit, read_submission
 from .source import MANUAL, TEST
 from .submissions import Submission
-from .text import clean, markdown_for_formgrader, plain_text_for_formgrader
+from .text import RENDER_BUDGET_S, as_text_for_formgrader, clean, markdown_for_formgrader, plain_text_for_formgrader
 
 NBGRADER_CONFIG = '''\
 # Written by `python -m autograder grade`: this folder is an nbgrader course directory.
@@ -83,7 +84,12 @@ def write_submission(output: Path, kit: GradingKit, submission: Submission, resu
     if submission.notebook is None:
         return  # nothing was handed in: the gradebook alone records the zero
     submitted.mkdir(parents=True)
-    shutil.copyfile(submission.notebook, submitted / f"{kit.assignment_id}.ipynb")
+    if submission.notebook.stat().st_size > MAX_NOTEBOOK_BYTES:  # e.g. a sparse file of terabytes: not copied
+        (submitted / f"{kit.assignment_id}.ipynb.too-large.txt").write_text(
+            f"The file handed in was {submission.notebook.stat().st_size:,} bytes, over the limit of "
+            f"{MAX_NOTEBOOK_BYTES:,}: not copied.\n", encoding="utf-8")
+    else:
+        shutil.copyfile(submission.notebook, submitted / f"{kit.assignment_id}.ipynb")
     (submitted / "timestamp.txt").write_text(timestamp, encoding="utf-8")
     notebook, unrunnable = read_submission(submission, kit)
     if unrunnable is not None:
@@ -102,12 +108,15 @@ def autograded_notebook(notebook: dict, kit: GradingKit, result: GradeResult,
     verdicts = {c.grade_id: c for c in result.cells}
     errors = {e["position"]: e["error"] for e in result.cell_errors}
     attachments = _attachments(notebook)
+    render_until = time.monotonic() + RENDER_BUDGET_S  # one notebook's answers cannot stall the batch
     cells = []
     for cell in assembled.cells:
         metadata = json.loads(json.dumps(released_cells.get(cell.grade_id, {}))) if cell.grade_id else {}
         cell_type, source = cell.cell_type, cell.source
         from_student = cell.origin == "student"
-        if from_student and cell_type == "markdown":
+        if from_student and cell_type == "markdown" and time.monotonic() > render_until:
+            source = as_text_for_formgrader(source, f"the answers took over {RENDER_BUDGET_S:g} s to render")
+        elif from_student and cell_type == "markdown":
             source = markdown_for_formgrader(source, attachments.get(cell.grade_id) if cell.role == MANUAL else None)
         elif from_student and cell_type == "raw":
             cell_type, source = "markdown", plain_text_for_formgrader(source)

@@ -20,6 +20,7 @@ from .text import clean
 def export_command(assignment_id: str, output: Path, canvas: Path | None, canvas_column: str | None,
                    book_url: str | None) -> int:
     from .canvas import fill
+    from .gradebook import impossible_marks, read_gradebook
     from .outputs import write_outputs
     from .report import points
     from .source import load_source
@@ -36,6 +37,13 @@ def export_command(assignment_id: str, output: Path, canvas: Path | None, canvas
         if canvas is not None and not canvas.is_file():
             raise UsageError(f"--canvas {canvas} does not exist")
         source = load_source(assignment_id, source_notebook, release_notebook)
+        impossible = impossible_marks(read_gradebook(output / "gradebook.db", assignment_id),
+                                      {cell.grade_id: cell.points for cell in source.cells if cell.points})
+        if impossible:
+            shown = "\n  ".join(clean(line) for line in impossible[:20])
+            more = f"\n  and {len(impossible) - 20} more" if len(impossible) > 20 else ""
+            raise UsageError(f"the gradebook holds points no cell can hold; fix them in formgrader, then export "
+                             f"again (nothing was written):\n  {shown}{more}")
         title = config_for(assignment_id).title or assignment_id
         rows, failures = write_outputs(output, journal, source, title, book_url)
     pending = [row for row in rows if row.pending]

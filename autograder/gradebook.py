@@ -18,6 +18,7 @@ first and equal what nbgrader's own ``export`` reports afterwards.
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -87,6 +88,22 @@ def read_gradebook(db_path: Path, assignment_id: str) -> dict[str, Student]:
             for notebook in submission.notebooks:
                 entry.marks.update(_marks(notebook))
     return students
+
+
+def impossible_marks(students: dict[str, Student], max_points: dict[str, float]) -> list[str]:
+    """Points given by hand that no cell can hold: not a finite number, below 0, or above the cell's points
+    (extra credit: not finite or below 0). One line per mark, "student / cell: what"."""
+    found = []
+    for student_id, student in sorted(students.items()):
+        for name, mark in sorted((student.marks or {}).items()):
+            top = max_points.get(name)
+            if mark.manual is not None and not (math.isfinite(mark.manual) and 0 <= mark.manual
+                                                and (top is None or mark.manual <= top)):
+                found.append(f"{student_id} / {name}: {mark.manual!r} points given by hand (the cell has "
+                             f"{top:g})" if top is not None else f"{student_id} / {name}: {mark.manual!r}")
+            if mark.extra is not None and not (math.isfinite(mark.extra) and mark.extra >= 0):
+                found.append(f"{student_id} / {name}: extra credit {mark.extra!r}")
+    return found
 
 
 def _marks(notebook) -> dict[str, Mark]:

@@ -26,12 +26,15 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .assemble import MAX_NOTEBOOK_BYTES
 from .course import UsageError
 from .text import clean
 
 MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
 MAX_ZIP_MEMBER_BYTES = 512 * 1024**2
 MAX_ZIP_MEMBERS = 200_000
+MAX_ZIP_DEPTH = 32  # folders in a member's path (a 1,500-deep path once stopped the batch: RecursionError)
+MAX_FOLDER_DEPTH = 32  # folders searched below a student's folder for the notebook
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 CANVAS = re.compile(r"^(?P<name>.+?)(?P<late>_LATE)?_(?P<sid>\d+)_(?P<att>\d+)_(?P<file>.+)$", re.IGNORECASE)
 RESUBMISSION = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)(?P<ext>\.[^.]+)$")
@@ -53,7 +56,11 @@ class Submission:
         """What was graded: the notebook's bytes, or the problem. A rerun regrades a student whose fingerprint
         changed (a new download with a resubmission)."""
         digest = hashlib.sha256()
-        if self.notebook is not None and self.notebook.is_file():
+        if self.notebook is not None and self.notebook.is_file() and \
+                self.notebook.stat().st_size > MAX_NOTEBOOK_BYTES:  # e.g. sparse: its size and time stand for it
+            status = self.notebook.stat()
+            digest.update(f"too large:{status.st_size}:{status.st_mtime_ns}".encode())
+        elif self.notebook is not None and self.notebook.is_file():
             with open(self.notebook, "rb") as handle:
                 while chunk := handle.read(1 << 20):
                     digest.update(chunk)
@@ -66,14 +73,19 @@ def clean_student_id(raw: str) -> str:
     return cleaned
 
 
-def folder_student_id(folder_name: str) -> str:
+DIGEST_SUFFIX = re.compile(r"-[0-9a-f]{6,}$")
+
+
+def folder_student_id(folder_name: str, digits: int = 6) -> str:
     """The student id of a submission folder: the name itself where it is a safe id, else the cleaned name and a
     digest of the whole name ("zoë" -> "zo-1f3a9c"). It depends on this name only, never on the other folders of
-    the batch, so a student keeps the same id (and the marks given by hand) when folders are added or removed."""
+    the batch, so a student keeps the same id (and the marks given by hand) when folders are added or removed. A
+    safe name that ends like a digest ("mallory-afc664") gets a digest too, so no folder can take the id another
+    folder's name was cleaned to."""
     cleaned = clean_student_id(folder_name)
-    if cleaned == folder_name:
+    if cleaned == folder_name and not DIGEST_SUFFIX.search(folder_name):
         return cleaned
-    digest = hashlib.sha256(folder_name.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    digest = hashlib.sha256(folder_name.encode("utf-8", "surrogateescape")).hexdigest()[:digits]
     return f"{cleaned[:120]}-{digest}"
 
 
@@ -111,6 +123,7 @@ def safe_extract(archive: Path, target: Path, problems: dict[str, str] | None = 
             raise UsageError(f"{archive} holds {declared / 1024**3:.1f} GB uncompressed (the limit for one upload "
                              f"is {MAX_ZIP_TOTAL_BYTES >> 30} GB)")
         total = 0
+        seen: dict[str, str] = {}  # extracted path -> the member's own name
         for info in members:
             name = clean(info.filename.replace("\\", "/"))
             parts = PurePosixPath(name).parts
@@ -118,6 +131,16 @@ def safe_extract(archive: Path, target: Path, problems: dict[str, str] | None = 
                     or any(p in ("", ".") for p in parts if p != "/")):
                 warnings.append(f"skipped unsafe path in zip: {name!r}")
                 continue
+            if len(parts) > MAX_ZIP_DEPTH:
+                _member_problem(problems, name, f"it is {len(parts)} folders deep (the limit is {MAX_ZIP_DEPTH})")
+                continue
+            key = "/".join(parts).rstrip("/")
+            if not info.is_dir() and key in seen:
+                same = "twice" if seen[key] == info.filename else f"and as {seen[key]!r} (the same name once cleaned)"
+                _member_problem(problems, name, f"the upload holds this file {clean(same)}: which one is the "
+                                                "student's cannot be told")
+                continue
+            seen.setdefault(key, info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 warnings.append(f"skipped link in zip: {name!r}")
@@ -191,6 +214,8 @@ def _notebooks(folder: Path) -> tuple[list[Path], list[Path]]:
     files, links = [], []
     for where, directories, names in os.walk(folder, followlinks=False):
         here = Path(where)
+        if len(here.relative_to(folder).parts) >= MAX_FOLDER_DEPTH:
+            directories.clear()  # deeper folders are not searched (os.walk recurses: a 1,500-deep tree overflows)
         links += [here / d for d in directories if (here / d).is_symlink() and not _ignored(here / d, folder)]
         for name in names:
             path = here / name
@@ -318,6 +343,7 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
     if not path.exists():
         raise UsageError(f"submissions path {path} does not exist")
     problems: dict[str, str] = {}  # zip member -> why it could not be extracted
+    unpacked = path.is_file()
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise UsageError(f"{path} is neither a folder nor a zip file")
@@ -326,7 +352,7 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
         for warning in safe_extract(path, extracted, problems):
             print(f"autograder: {warning}", file=sys.stderr)
         path = extracted
-    root = _unwrap(path)
+    root = _unwrap(path) if unpacked else path  # a folder given by hand is the submissions folder itself
     prefix = root.relative_to(path).parts
     local = {}  # problem member -> its path below root
     for member, reason in problems.items():
@@ -360,8 +386,8 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
     submissions, seen = [], set()
     for folder_name in sorted(folders | set(failed)):
         student_id = folder_student_id(folder_name)
-        while student_id in seen:  # only a digest collision (6 hex digits) can get here
-            student_id += "_"
+        if student_id in seen:  # two cleaned names with the same 6 hex digits: the name's longer digest
+            student_id = folder_student_id(folder_name, digits=32)
         seen.add(student_id)
         submission = Submission(student_id)
         if folder_name in folders:

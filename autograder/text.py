@@ -96,10 +96,12 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
     return name in ("alt", "title") or (tag in ("td", "th") and name == "align")
 
 
-# The HTML cleaner's time grows faster than linearly with nested tags (20,000 nested <div>: 14 s, measured): a
-# written answer beyond these bounds is shown as plain text, so one answer cannot stall the batch.
-MAX_RENDERED_CHARS = 200_000
+# The HTML cleaner's time grows faster than linearly with nested tags and with entities (20,000 nested <div>: 14 s;
+# 199,000 "&": 8 s, measured): a written answer beyond these bounds is shown as plain text (at most about 0.4 s
+# each), and autograder.coursetree stops rendering a notebook's answers after RENDER_BUDGET_S.
+MAX_RENDERED_CHARS = 20_000
 MAX_RENDERED_TAGS = 4_000
+RENDER_BUDGET_S = 5.0
 
 
 def markdown_for_formgrader(source: str, attachments: dict | None = None) -> str:
@@ -109,7 +111,7 @@ def markdown_for_formgrader(source: str, attachments: dict | None = None) -> str
     is reduced to an allow-list of tags, attributes and URL schemes (bleach), and the result is one HTML block
     without blank lines, which a Markdown renderer passes through unchanged. Images pasted into the cell
     (``attachment:NAME``) are inlined from ``attachments`` where given, else left as dead links; an answer over
-    MAX_RENDERED_CHARS characters or MAX_RENDERED_TAGS tags is shown as text."""
+    MAX_RENDERED_CHARS characters or MAX_RENDERED_TAGS tags is shown as text (as_text_for_formgrader)."""
     import bleach
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
@@ -119,11 +121,10 @@ def markdown_for_formgrader(source: str, attachments: dict | None = None) -> str
 
     source = clean(source, keep_control=False)
     if len(source) > MAX_RENDERED_CHARS or source.count("<") > MAX_RENDERED_TAGS:
-        return plain_text_for_formgrader(f"[shown as text: over {MAX_RENDERED_CHARS:,} characters or "
-                                         f"{MAX_RENDERED_TAGS:,} tags]\n{source}")
+        return as_text_for_formgrader(source, f"over {MAX_RENDERED_CHARS:,} characters or {MAX_RENDERED_TAGS:,} tags")
     html = MarkdownWithMath(renderer=KeepAttachmentLinks(escape=False)).render(source)
     if html.count("<") > MAX_RENDERED_TAGS:  # Markdown can make many tags from few characters (lists, emphasis)
-        return plain_text_for_formgrader(f"[shown as text: over {MAX_RENDERED_TAGS:,} tags]\n{source}")
+        return as_text_for_formgrader(source, f"over {MAX_RENDERED_TAGS:,} tags")
     safe = bleach.clean(html, tags=SAFE_TAGS, attributes=_safe_attribute, protocols=SAFE_PROTOCOLS, strip=False,
                         strip_comments=True)
     safe = _inline_attachments(safe, attachments or {})
@@ -148,6 +149,11 @@ def _inline_attachments(html: str, attachments: dict) -> str:
         return 'src=""'
 
     return re.sub(r'src="attachment:([^"]*)"', replace, html)
+
+
+def as_text_for_formgrader(source: str, why: str) -> str:
+    """A Markdown answer shown verbatim, with the reason it was not rendered."""
+    return plain_text_for_formgrader(f"[shown as text: {why}]\n{source}")
 
 
 def plain_text_for_formgrader(text: str) -> str:

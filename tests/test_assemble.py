@@ -224,6 +224,12 @@ def test_a_students_id_depends_on_their_folder_name_only(tmp_path):
     together = {s.student_id for s in discover(folder, "fx_kl.ipynb", tmp_path / "w2")}
     assert len(alone) == 1 and alone < together and len(together) == 4
     assert {"zo", "plain_id"} < together
+    # red team, round 2: a folder literally named like another's cleaned id cannot take that id (and its marks)
+    (victim,) = alone
+    (folder / victim).mkdir()
+    (folder / victim / "fx_kl.ipynb").write_text("{}")
+    both = {s.student_id for s in discover(folder, "fx_kl.ipynb", tmp_path / "w3")}
+    assert alone < both and len(both) == 5
 
 
 def test_hidden_or_cache_named_folders_with_a_notebook_are_students(tmp_path, capsys):
@@ -239,3 +245,79 @@ def test_hidden_or_cache_named_folders_with_a_notebook_are_students(tmp_path, ca
     assert any(i.startswith("eve-") for i in ids) and any(i.startswith("pycache-") for i in ids)
     printed = capsys.readouterr().err
     assert "'.git'" in printed and "'__MACOSX'" in printed
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile's own, for the member written twice on purpose
+def test_deep_folders_and_clashing_zip_names_are_one_students_problem(tmp_path):
+    """Red team, round 2: a notebook 1,500 folders deep stopped the whole batch (RecursionError), and zip members
+    whose names clash once cleaned ("carol\\x01/" and "carol/", "dave\\\\x" and "dave/x", a name twice) were merged
+    without a word. Now each is its own student's `invalid` row (or left out, with the reason)."""
+    import os
+
+    deep = tmp_path / "subs" / "deep"
+    deep.mkdir(parents=True)
+    (tmp_path / "subs" / "ann").mkdir()
+    (tmp_path / "subs" / "ann" / "fx_kl.ipynb").write_text("{}")
+    try:
+        fd = os.open(deep, os.O_RDONLY)
+        for _ in range(1500):  # deeper than Python's recursion limit; made relative to each folder (short paths)
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(os.open("fx_kl.ipynb", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+        os.close(fd)
+        subs = {s.student_id: s for s in discover(tmp_path / "subs", "fx_kl.ipynb", tmp_path / "w1")}
+    finally:  # pytest's clean-up (shutil.rmtree) recurses too: take the tree down from the bottom, by descriptors
+        chain = [os.open(deep, os.O_RDONLY)]
+        while True:
+            try:
+                chain.append(os.open("d", os.O_RDONLY, dir_fd=chain[-1]))
+            except FileNotFoundError:
+                break
+        try:
+            os.unlink("fx_kl.ipynb", dir_fd=chain[-1])
+        except FileNotFoundError:
+            pass
+        for parent, child in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
+            os.close(child)
+            os.rmdir("d", dir_fd=parent)
+        os.close(chain[0])
+    assert subs["ann"].notebook is not None and subs["deep"].notebook is None
+    archive = tmp_path / "up.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("/".join(["x"] * 40) + "/fx_kl.ipynb", "{}")
+        zf.writestr("carol\x01/fx_kl.ipynb", "{}")
+        zf.writestr("carol/fx_kl.ipynb", "{}")
+        zf.writestr("dave\\fx_kl.ipynb", "{}")
+        zf.writestr("dave/fx_kl.ipynb", "{}")
+        zf.writestr("erin/fx_kl.ipynb", "{}")
+        zf.writestr("erin/fx_kl.ipynb", "[]")
+        zf.writestr("fay/fx_kl.ipynb", "{}")
+    subs = {s.student_id: s for s in discover(archive, "fx_kl.ipynb", tmp_path / "w2")}
+    assert subs["fay"].problem is None
+    for student in ("carol", "dave", "erin"):
+        assert subs[student].problem_status == "invalid" and "cannot be told" in subs[student].problem, student
+    assert "folders deep" in subs["x"].problem
+
+
+def test_a_lone_student_folder_is_not_taken_for_a_wrapper(tmp_path):
+    """Red team, round 2: a folder given by hand with one student whose notebook sits in a sub-folder was
+    "unwrapped" into that student's sub-folders (ids "my_work-...", "data"). Only a zip is unwrapped."""
+    (tmp_path / "late" / "alice" / "my work").mkdir(parents=True)
+    (tmp_path / "late" / "alice" / "data").mkdir()
+    (tmp_path / "late" / "alice" / "my work" / "fx_kl.ipynb").write_text("{}")
+    subs = discover(tmp_path / "late", "fx_kl.ipynb", tmp_path / "work")
+    assert [s.student_id for s in subs] == ["alice"] and subs[0].notebook is not None
+
+
+def test_values_no_notebook_has_make_the_file_invalid(tmp_path):
+    """Red team, round 2: an integer of 5,000 digits was an internal grading error, and 100,001 cells before the
+    answers scored 0 with status error; both are now invalid notebooks, with the reason."""
+    path = tmp_path / "a.ipynb"
+    path.write_text('{"cells": [], "metadata": {"x": ' + "9" * 5000 + "}}")
+    with pytest.raises(InvalidNotebook, match="a value no notebook has"):
+        read_notebook(path)
+    path.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ""}] * 10_001, "metadata": {}}))
+    with pytest.raises(InvalidNotebook, match="10,001 cells"):
+        read_notebook(path)

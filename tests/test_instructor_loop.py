@@ -168,3 +168,26 @@ def test_regrade_keeps_the_hand_marks(loop):
     assert grades(out, "1002")["derivation"] == (2.0, True) and grades(out, "1002")["task_units"] == (0.5, True)
     assert grades(out, "1001") == before
     assert rows["1002"]["manual_pending"] == "3" and rows["1002"]["score"] == "3.5"
+
+
+def test_export_refuses_points_no_cell_can_hold(loop, tmp_path):
+    """Red team, round 2: 1000, -50 and infinite hand marks on a 2-point cell reached grades.csv and Canvas. export
+    now lists them and writes nothing until they are fixed."""
+    import shutil
+
+    _, out, _, _ = loop
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    before = (copy / "grades.csv").read_text()
+    mark(copy, "1001", "derivation", 1000.0)
+    mark(copy, "1002", "derivation", float("inf"))
+    mark(copy, "1003", "task_units", -50.0)
+    refused = autograder("export", "--assignment", "fx_kl", "--output", copy)
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    assert "1001 / derivation: 1000.0" in said and "1002 / derivation: inf" in said and "1003 / task_units" in said
+    assert (copy / "grades.csv").read_text() == before
+    mark(copy, "1001", "derivation", 2.0)
+    mark(copy, "1002", "derivation", 0.0)
+    mark(copy, "1003", "task_units", 0.0)
+    assert autograder("export", "--assignment", "fx_kl", "--output", copy).returncode == 0

@@ -98,3 +98,24 @@ def test_check_on_the_real_exercises(tmp_path, assignment_id):
         else:
             assert result.returncode == 1 and "FAIL " in result.stdout and "PASS " not in result.stdout
             assert "NotImplementedError" in result.stdout
+
+
+def test_check_explains_a_notebook_it_cannot_read_instead_of_a_traceback(tmp_path):
+    """Red team, round 2: a renamed notebook whose grade ids clash, and a notebook holding a 5,000-digit integer,
+    made `check` print a Python traceback. Now it says what is wrong and exits 1."""
+    import io
+    import json
+
+    from autograder.selfcheck import self_check
+
+    notebook = json.loads(SOLUTION.read_text())
+    graded = next(c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id"))
+    notebook["cells"].append(dict(graded))
+    renamed = tmp_path / "my work.ipynb"
+    renamed.write_text(json.dumps(notebook))
+    huge = tmp_path / "fx_kl.ipynb"
+    huge.write_text(SOLUTION.read_text().replace('"metadata": {', '"metadata": {"n": ' + "9" * 5000 + ", ", 1))
+    for path, said in ((renamed, "is used twice"), (huge, "a value no notebook has")):
+        out = io.StringIO()
+        assert self_check(path, COURSE, out=out) == 1
+        assert said in out.getvalue() and "Traceback" not in out.getvalue()
