@@ -110,7 +110,7 @@ def test_check_explains_a_notebook_it_cannot_read_instead_of_a_traceback(tmp_pat
 
     notebook = json.loads(SOLUTION.read_text())
     graded = next(c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id"))
-    notebook["cells"].append(dict(graded))
+    notebook["cells"].append(dict(graded, id="my-copy"))  # a clashing grade id, not a clashing cell id
     renamed = tmp_path / "my work.ipynb"
     renamed.write_text(json.dumps(notebook))
     huge = tmp_path / "fx_kl.ipynb"
