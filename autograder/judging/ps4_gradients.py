@@ -56,6 +56,9 @@ def _reparam_exact(case, value):
         expect_close(actual, expected, rtol=1e-4, atol=1e-5, what=f"the gradient {label} of sum(w * z)")
 
 
+# Whole rows of float32 noise coincide by chance with probability below 5e-5 per sampling case with d = 2 (about 7e-8
+# per coordinate and pair, 8.6e9 pairs), far less for d = 4; noise reused between rows or calls repeats thousands.
+REPEATED_ROWS_LIMIT = 16
 REPARAM_QUANTILES = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)  # shares of e below these normal quantiles
 REPARAM_TAILS = (0.01, 0.002)  # and shares of |e| beyond the two-sided quantiles: both tails in one test
 
@@ -116,6 +119,12 @@ def _column_pairs(d: int) -> list[tuple[int, int]]:
 def _reparam_estimate(case, value):
     mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
     z = expect_calls(value, case["calls"], (case["rows"], len(mu)), "z (same shape as mu when eps is None)")
+    rows = z.reshape(-1, len(mu))  # every row of every call: independent noise never repeats a whole row
+    repeated = len(rows) - len(np.unique(rows, axis=0))
+    if repeated >= REPEATED_ROWS_LIMIT:
+        raise CheckFailure(f"{repeated} rows of z are exactly the same value as other rows (within a call or from "
+                           "an earlier call): noise was reused. Draw fresh, independent noise for every entry and "
+                           "every call.")
     e = (z - mu) / np.exp(0.5 * log_var)  # (calls, rows, d)
     flat = e.reshape(len(e), -1)  # (calls, rows d): every value of a call, pooled over the columns
     _, (below, beyond), _ = _reparam_shares()
@@ -332,8 +341,9 @@ def _decoder_gradient_given(case, z: np.ndarray) -> np.ndarray:
 def _right_given_reparameterize(case, value) -> bool:
     """One bug, one loss: True when the student's reparameterize returned wrong samples inside decoder_gradient,
     and every call the probe recorded returned exactly the gradient of sum_i mean_s log p(x_i | z_s) at the samples
-    reparameterize gave it, called with this case's mu and log_var and standard-normal-looking noise (n_samples,
-    batch, z_dim). The statistical tests are then not applied (they judge the samples, which are reparameterize's)."""
+    reparameterize gave it, called with this case's mu and log_var (or the same with leading dimensions) and
+    standard-normal-looking noise that broadcasts to (n_samples, batch, z_dim) (independent per data point or shared
+    by the batch). The statistical tests are then not applied (they judge the samples, which are reparameterize's)."""
     calls_value, spied = probe_items(value, 2)
     groups = upstream.spied_groups(spied)
     if not groups or calls_value.kind != "calls":
@@ -345,10 +355,17 @@ def _right_given_reparameterize(case, value) -> bool:
         if len(arrays) != 4 or any(a is None for a in arrays) or index >= len(calls_value.items):
             return False
         their_mu, their_log_var, eps, z = arrays
-        if eps.shape != (n, *mu.shape) or z.shape != eps.shape or not upstream.same_values(their_mu, mu) or \
-                not upstream.same_values(their_log_var, log_var):
+        try:  # mu and log_var as given, or with leading dimensions (unsqueezed, expanded); noise of any shape that
+            # broadcasts, e.g. (n, batch, z_dim) or shared by the batch (n, 1, z_dim): z must be (n, batch, z_dim)
+            if not all(upstream.same_values(theirs, np.broadcast_to(ours, theirs.shape))
+                       for theirs, ours in ((their_mu, mu), (their_log_var, log_var))):
+                return False
+            right = their_mu + np.exp(0.5 * their_log_var) * eps
+        except ValueError:  # shapes that do not broadcast
             return False
-        wrong |= not upstream.same_values(z, mu + np.exp(0.5 * log_var) * eps, rtol=1e-5, atol=1e-5)
+        if z.shape != (n, *mu.shape) or right.shape != z.shape:
+            return False
+        wrong |= not upstream.same_values(z, right, rtol=1e-5, atol=1e-5)
         call = calls_value.items[index]
         parts = [upstream.array_of(item) for item in call.items] if call.kind == "tuple" else []
         if len(parts) != 2 or any(p is None for p in parts) or parts[0].shape != (DEC_X_DIM, DEC_Z_DIM):

@@ -956,6 +956,27 @@ def reparameterize(mu, log_var, eps=None):
         return torch.normal(mu, torch.exp(0.5 * log_var)).detach()
     return mu + torch.exp(0.5 * log_var) * eps
 '''),
+    Variant("reparam_duplicated_rows", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "draws noise for half the rows and repeats it for the other half (red team, round 4)", '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        half = torch.randn(((mu.shape[0] + 1) // 2, *mu.shape[1:]))
+        eps = torch.cat([half, half])[: mu.shape[0]]
+    return mu + torch.exp(0.5 * log_var) * eps
+'''),
+    Variant("reparam_reuses_last_call", "ps4_gradients", "reparameterize", ("reparameterize",),
+            "keeps half of the previous call's noise (a module-level cache) and draws only the rest", '''
+_LAST_NOISE = {}
+
+
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        fresh = torch.randn(mu.shape)
+        last = _LAST_NOISE.get(tuple(mu.shape))
+        eps = fresh if last is None else torch.cat([last[mu.shape[0] // 2:], fresh[mu.shape[0] - mu.shape[0] // 2:]])
+        _LAST_NOISE[tuple(mu.shape)] = eps
+    return mu + torch.exp(0.5 * log_var) * eps
+'''),
     Variant("reparam_eps_reshaped", "ps4_gradients", "reparameterize", ("reparameterize",),
             "reshapes eps to the shape of mu: fails for eps with extra leading dimensions", '''
 def reparameterize(mu, log_var, eps=None):
