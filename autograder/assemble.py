@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .source import MANUAL, SOLUTION, TEST, AssignmentSource, SourceCell
-from .text import clean as clean_text
-from .text import clean_tree, has_surrogate_escape
+from .text import clean, clean_tree, has_surrogate_escape
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 MAX_CELLS = 10_000  # a course notebook has a few hundred; the trust boundary numbers cells up to 100,000
@@ -75,7 +74,7 @@ def read_notebook(path: Path) -> dict:
     except RecursionError:
         raise InvalidNotebook("the notebook file is nested too deeply to be a notebook") from None
     except ValueError as error:  # e.g. an integer of more than 4,300 digits
-        raise InvalidNotebook(f"the notebook file holds a value no notebook has ({clean_text(str(error))[:120]})") \
+        raise InvalidNotebook(f"the notebook file holds a value no notebook has ({clean(str(error))[:120]})") \
             from None
     if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
         raise InvalidNotebook("the file is JSON but not a Jupyter notebook (no cells)")

@@ -84,10 +84,11 @@ def write_submission(output: Path, kit: GradingKit, submission: Submission, resu
     if submission.notebook is None:
         return  # nothing was handed in: the gradebook alone records the zero
     submitted.mkdir(parents=True)
-    if submission.notebook.stat().st_size > MAX_NOTEBOOK_BYTES:  # e.g. a sparse file of terabytes: not copied
+    size = submission.notebook.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:  # e.g. a sparse file of terabytes: not copied
         (submitted / f"{kit.assignment_id}.ipynb.too-large.txt").write_text(
-            f"The file handed in was {submission.notebook.stat().st_size:,} bytes, over the limit of "
-            f"{MAX_NOTEBOOK_BYTES:,}: not copied.\n", encoding="utf-8")
+            f"The file handed in was {size:,} bytes, over the limit of {MAX_NOTEBOOK_BYTES:,}: not copied.\n",
+            encoding="utf-8")
     else:
         shutil.copyfile(submission.notebook, submitted / f"{kit.assignment_id}.ipynb")
     (submitted / "timestamp.txt").write_text(timestamp, encoding="utf-8")

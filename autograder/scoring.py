@@ -52,12 +52,6 @@ def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int
                        judge_def.section)
 
 
-def score_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,
-                    budget_s: float) -> CellResult:
-    """One test cell on its own (a cell whose pass excuses an upstream is judged by score_test_cells)."""
-    return score_test_cells([(cell, message)], master_seed, run_status, ended, budget_s)[0]
-
-
 def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: int, run_status: str,
                      ended: str | None, budget_s: float) -> list[CellResult]:
     """Score a notebook's test cells (each with the message its run sent, or None).

@@ -56,11 +56,10 @@ class Submission:
         """What was graded: the notebook's bytes, or the problem. A rerun regrades a student whose fingerprint
         changed (a new download with a resubmission)."""
         digest = hashlib.sha256()
-        if self.notebook is not None and self.notebook.is_file() and \
-                self.notebook.stat().st_size > MAX_NOTEBOOK_BYTES:  # e.g. sparse: its size and time stand for it
-            status = self.notebook.stat()
+        status = self.notebook.stat() if self.notebook is not None and self.notebook.is_file() else None
+        if status is not None and status.st_size > MAX_NOTEBOOK_BYTES:  # e.g. sparse: its size and time stand for it
             digest.update(f"too large:{status.st_size}:{status.st_mtime_ns}".encode())
-        elif self.notebook is not None and self.notebook.is_file():
+        elif status is not None:
             with open(self.notebook, "rb") as handle:
                 while chunk := handle.read(1 << 20):
                     digest.update(chunk)

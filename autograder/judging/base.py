@@ -19,6 +19,7 @@ from ..student.probes import PROBES, draw_cases
 from ..student.values import Outcome, Value
 from .records import RecordError, decode_outcome
 from .sections import Reading, describe
+from .upstream import Excuse
 
 
 @dataclass
@@ -98,7 +99,7 @@ def failed_verdict(name: str, message: str) -> Verdict:
 
 
 def passed_verdict(name: str, kind: str, count: int, notes: list[str]) -> Verdict:
-    excused = tuple(dict.fromkeys(n.upstream for n in notes if hasattr(n, "upstream")))
+    excused = tuple(dict.fromkeys(n.upstream for n in notes if isinstance(n, Excuse)))
     return Verdict(True, f"{name} ({kind} tests): passed {count} case(s)." + "".join(f"\nNote: {n}" for n in notes),
                    excused=excused)
 

@@ -26,7 +26,15 @@ from .compare import (
     softplus,
 )
 from .sections import Reading
-from .statistics import StatSpec, either_estimator, mean_of_samples, moments, statistical_assess
+from .statistics import (
+    StatSpec,
+    either_estimator,
+    mean_of_samples,
+    moments,
+    not_recorded,
+    statistical_assess,
+    unless_recorded,
+)
 
 
 def _gaussian_kl_assess(case, value):
@@ -262,17 +270,13 @@ def _iwae_recorded(case, value):
                                "number of samples.")
 
 
-def _iwae_statistics_or_none(case):
-    return None if case.get("recorded") else _iwae_statistics(case)
-
-
 register_judge(Judge(
     name="iwae_bound",
-    assess=statistical_assess(_iwae_statistics_or_none, _iwae_estimate, "your IWAE estimates",
+    assess=statistical_assess(unless_recorded(_iwae_statistics), _iwae_estimate, "your IWAE estimates",
                               exact=_iwae_recorded),
-    statistics=_iwae_statistics_or_none,
+    statistics=unless_recorded(_iwae_statistics),
     estimate=_iwae_estimate,
-    statistical=lambda case: not case.get("recorded"),
+    statistical=not_recorded,
     warm=_warm_iwae_pool,
     section=(Reading("ch5-iwae", "Aside: a tighter bound with more samples"),),
     what="one K-sample estimate of the importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) per data "

@@ -22,7 +22,16 @@ from .compare import (
     probe_items,
 )
 from .sections import Reading
-from .statistics import StatSpec, either_estimator, expectation, mean_of_samples, moments, statistical_assess
+from .statistics import (
+    StatSpec,
+    either_estimator,
+    expectation,
+    mean_of_samples,
+    moments,
+    not_recorded,
+    statistical_assess,
+    unless_recorded,
+)
 
 
 def _reparam_exact(case, value):
@@ -196,8 +205,7 @@ def _estimator_estimate(case, value):
     return expect_calls(value, case["calls"], (2,), "the gradient estimate [d/dmu, d/dsigma]")
 
 
-def _score_statistics(case):
-    return None if case.get("recorded") else _estimator_statistics("score")(case)
+_score_statistics = unless_recorded(_estimator_statistics("score"))
 
 
 def _score_recorded(case, value):
@@ -242,7 +250,7 @@ register_judge(Judge(
                               exact=_score_recorded),
     statistics=_score_statistics,
     estimate=_estimator_estimate,
-    statistical=lambda case: not case.get("recorded"),
+    statistical=not_recorded,
     section=(Reading("ch6-score-function", "The score-function estimator"),),
     what="the score-function estimate of grad_(mu, sigma) E_{z ~ N(mu, sigma^2)}[f(z)] from n_samples independent "
          "samples (plain, or with the leave-one-out baseline), evaluating f only (this f cannot be differentiated)",

@@ -297,6 +297,18 @@ def judge_estimates(spec: StatSpec, estimates: np.ndarray, what: str) -> str | N
     raise CheckFailure(problems[0])
 
 
+def unless_recorded(statistics: Callable[[dict], StatSpec | None]) -> Callable[[dict], StatSpec | None]:
+    """``statistics``, except None (judged exactly, by statistical_assess's ``exact``) for a case marked
+    "recorded": one whose calls also bring back the points the student's function was given, from which the judge
+    recomputes the answer (score_function_gradient, iwae_bound)."""
+    return lambda case: None if case.get("recorded") else statistics(case)
+
+
+def not_recorded(case: dict) -> bool:
+    """Judge.statistical for checks with recorded cases: which cases the judge server's warm-up prepares."""
+    return not case.get("recorded")
+
+
 def statistical_assess(statistics: Callable[[dict], StatSpec | None],
                        estimate: Callable[[dict, Value], np.ndarray], what: str,
                        exact: Callable[[dict, Value], None] | None = None,

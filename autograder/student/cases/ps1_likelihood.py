@@ -125,15 +125,15 @@ def _linear_log_likelihood(case):
 def _mc_given_z_cases(rng, kind):
     if kind == "visible":
         return [{"w": 1.0, "b": 0.0, "s": 1.0, "x": np.array([0.0, 1.0]), "z": np.array([-1.0, 0.0, 1.0]),
-                 "visible": True}]
+                 "n_samples": 3}]
     cases = []
     for n_samples in (1, 50):
         case = _linear_latent_model(rng)
-        case["z"] = rng.normal(size=n_samples)
+        case.update(z=rng.normal(size=n_samples), n_samples=n_samples + 17)  # S = len(z), not n_samples
         cases.append(case)
     tiny = _linear_latent_model(rng)  # p(x | z) ~ exp(-1000): a naive mean of exp(log p) underflows to log 0
     tiny.update(s=0.05, x=np.array([tiny["b"] + 6 * abs(tiny["w"]), tiny["b"] - 5 * abs(tiny["w"])]),
-                z=rng.normal(size=30) * 0.5)
+                z=rng.normal(size=30) * 0.5, n_samples=47)
     cases.append(tiny)
     return cases
 
@@ -142,9 +142,8 @@ def _mc_given_z_call(func, case):
     """The result, and the student's log_sum_exp calls made meanwhile (one bug, one loss: see Spy). n_samples is
     not len(z) in the hidden cases: with z given, S is the number of samples in z (the docstring), and a function
     that divides by n_samples instead fails."""
-    n_samples = len(case["z"]) + (0 if case.get("visible") else 17)
     with Spy(func, "log_sum_exp") as spy:
-        result = spy.calling(lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), n_samples,
+        result = spy.calling(lambda: func(as_tensor(case["x"]), _linear_log_likelihood(case), case["n_samples"],
                                           z=as_tensor(case["z"])))()
     return result, spy.record()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import as_tensor, away_from_one, repeated_calls, scaling_case, split_signs, upstream_value
+from .common import as_tensor, away_from_one, recording, repeated_calls, scaling_case, split_signs, upstream_value
 
 
 def _gaussian_kl_cases(rng: np.random.Generator, kind: str) -> list[dict]:
@@ -183,23 +183,14 @@ IWAE_RECORDED = (8, 5)
 def _iwae_call(func, case):
     """Calls the student's iwae_bound `calls` times (fresh noise each call); in the recorded case each call's result
     comes with every z the decoder was given, as rows (count, z_dim)."""
-    import torch
-
     parameters = tiny_vae_parameters(case)
 
     def once():
         encoder, decoder = tiny_vae_modules(case, parameters=parameters)
         if not case.get("recorded"):
             return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"])
-        seen = []
-
-        def recording_decoder(z):
-            if isinstance(z, torch.Tensor) and z.ndim >= 1 and z.shape[-1] == VAE_Z_DIM:
-                seen.append(z.detach().reshape(-1, VAE_Z_DIM).to(torch.float64).clone())
-            return decoder(z)
-
-        bound = func(as_tensor(case["x"]), encoder, recording_decoder, case["n_samples"])
-        return bound, torch.cat(seen) if seen else torch.zeros((0, VAE_Z_DIM), dtype=torch.float64)
+        decoder, inputs = recording(decoder, width=VAE_Z_DIM)
+        return func(as_tensor(case["x"]), encoder, decoder, case["n_samples"]), inputs()
 
     return repeated_calls(case["calls"], once)
 

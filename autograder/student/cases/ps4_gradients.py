@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..probes import Probe, register_probe
-from .common import Spy, as_tensor, away_from_one, repeated_calls, scaling_case, split_signs
+from .common import Spy, as_tensor, away_from_one, recording, repeated_calls, scaling_case, split_signs
 
 REPARAM_ROWS, REPARAM_CALLS = 8192, 16  # the sampling case: rows of mu per call, calls (the judge needs that many
 # draws to tell unit-variance non-normal noise, such as Student-t(30), from N(0, 1))
@@ -148,18 +148,10 @@ def _score_call(func, case):
     if not case.get("recorded"):
         f = _evaluate_only(case["coeffs"])
         return repeated_calls(case["calls"], lambda: func(f, case["mu"], case["sigma"], case["n_samples"]))
-    import torch
-
     def once():
         """(the estimate, every point f was evaluated at during the call, flattened)."""
-        points, evaluate = [], _evaluate_only(case["coeffs"])
-
-        def f(z):
-            points.append(torch.as_tensor(z).detach().reshape(-1).to(torch.float64).clone())
-            return evaluate(z)
-
-        estimate = func(f, case["mu"], case["sigma"], case["n_samples"])
-        return estimate, torch.cat(points) if points else torch.zeros(0, dtype=torch.float64)
+        f, points = recording(_evaluate_only(case["coeffs"]))
+        return func(f, case["mu"], case["sigma"], case["n_samples"]), points()
 
     return repeated_calls(case["calls"], once)
 
