@@ -1,4 +1,9 @@
-"""Figures drawn by our own code: graphical models, computation graphs and image grids."""
+"""Figures drawn by our own code (graphical models, computation graphs, image grids) and result tables."""
+
+import html
+import itertools
+import numbers
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -104,3 +109,91 @@ def latent_scatter(codes, labels, ax=None, title: str | None = None, size: float
     if title:
         ax.set_title(title)
     return ax
+
+
+class ResultTable:
+    """A table of results that a notebook shows as an HTML table (``_repr_html_``) and a terminal as aligned text.
+
+    ``columns`` names every column, the first being the row labels' (it may be ""). Each row is a sequence whose
+    first item is the row's label, or a mapping from column name to value (a missing value shows as "-"). Numbers
+    are formatted with ``formats``: one format spec for every number (".3f", ".2e", ".1%"), or a mapping from column
+    name to spec; integers and booleans print as they are unless their column has a spec. The caption says what the
+    numbers are (and their units): it is the table's accessible name. In the HTML, the table sits in a box that
+    scrolls sideways by itself when the table is wider than the page (a phone), and can be scrolled by keyboard.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(self, columns: Sequence[str], rows, caption: str, formats: str | Mapping[str, str] = ".4g"):
+        self.columns = [str(name) for name in columns]
+        if len(self.columns) < 2:
+            raise ValueError("a result table needs a label column and at least one column of values")
+        if not caption or not str(caption).strip():
+            raise ValueError("a result table needs a caption that says what its numbers are")
+        self.caption = str(caption)
+        if isinstance(formats, Mapping):
+            unknown = set(formats) - set(self.columns)
+            if unknown:
+                raise ValueError(f"formats for columns the table does not have: {sorted(unknown)}")
+        self.formats = formats
+        self.rows = [self._row(row) for row in rows]
+        if not self.rows:
+            raise ValueError("a result table needs at least one row")
+
+    def _row(self, row) -> list:
+        if isinstance(row, Mapping):
+            unknown = set(row) - set(self.columns)
+            if unknown:
+                raise ValueError(f"row with values for columns the table does not have: {sorted(unknown)}")
+            return [row.get(name) for name in self.columns]
+        row = list(row)
+        if len(row) != len(self.columns):
+            raise ValueError(f"row {row!r} has {len(row)} values for {len(self.columns)} columns")
+        return row
+
+    def _text(self, value, column: str) -> str:
+        spec = self.formats.get(column) if isinstance(self.formats, Mapping) else self.formats
+        if value is None:
+            return "-"
+        if isinstance(value, str):
+            return value
+        if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+            value = value.item()  # a 0-d tensor or numpy scalar
+        if isinstance(value, bool | numbers.Integral) and not (isinstance(self.formats, Mapping) and spec):
+            return str(value)
+        if isinstance(value, numbers.Real):
+            return format(value, spec) if spec else str(value)
+        return str(value)
+
+    def cells(self) -> list[list[str]]:
+        """The table's text, row by row, as shown (labels first)."""
+        return [[self._text(value, name) for value, name in zip(row, self.columns, strict=True)] for row in self.rows]
+
+    def __repr__(self) -> str:
+        table = [self.columns, *self.cells()]
+        widths = [max(len(line[i]) for line in table) for i in range(len(self.columns))]
+        lines = [self.caption]
+        for line in table:
+            padded = [text.rjust(width) for text, width in zip(line, widths, strict=True)]
+            lines.append("  ".join([line[0].ljust(widths[0]), *padded[1:]]))
+        return "\n".join(lines).rstrip()
+
+    def _repr_html_(self) -> str:
+        caption_id = f"result-table-{next(self._ids)}"
+        esc = html.escape
+        head = "".join(f'<th scope="col">{esc(name)}</th>' for name in self.columns)
+        body = "".join(
+            f'<tr><th scope="row">{esc(label)}</th>' + "".join(f"<td>{esc(value)}</td>" for value in values) + "</tr>"
+            for label, *values in self.cells()
+        )
+        return (f'<div class="result-table" role="region" aria-labelledby="{caption_id}" tabindex="0">'
+                f'<table><caption id="{caption_id}">{esc(self.caption)}</caption>'
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def result_table(columns: Sequence[str], rows, caption: str, formats: str | Mapping[str, str] = ".4g") -> ResultTable:
+    """A :class:`ResultTable`: the last expression of a cell (or ``display(...)``) shows it as an HTML table.
+
+    >>> result_table(["run", "ELBO (nats/image)"], [["warm-up", -20.13]], "Held-out ELBO", ".2f")
+    """
+    return ResultTable(columns, rows, caption, formats)
