@@ -20,6 +20,7 @@ from .feedback import write_feedback
 from .gradebook import GradebookWriter, planned_marks, read_gradebook
 from .journal import Journal
 from .judging.sections import book_url as default_book_url
+from .judging.sections import local_link_warning
 from .report import Row, write_csv, write_histogram, write_summary
 from .source import AssignmentSource
 
@@ -75,6 +76,10 @@ def write_outputs(output: Path, journal: Journal, source: AssignmentSource, titl
     if writer is not None:
         writer.close()
     url = default_book_url(book_url)
+    dead_links = local_link_warning(url)
+    if dead_links:
+        warn(dead_links)
+        notes.append(f"feedback {dead_links}")
     for row in rows:
         try:
             write_feedback(output / "feedback", row, title, url)

@@ -146,9 +146,9 @@ def test_feedback_score_line_links_and_sections(graded):
     assert "<td>derivation</td><td>0 / 2: no answer given</td>" in exercise
     wrong = (out / "feedback" / "wrongsign.html").read_text()
     assert "failed" in wrong and "expected" in wrong
-    # the "Read:" line links the section in the book (the local build unless --book-url / VAE_BOOK_URL says else)
-    assert ("Read: <a href='file://" in wrong and "/_build/html/book/ch4_variational_autoencoders.html#"
-            "ch4-closed-form-kl'>Chapter 4 (Variational auto encoders), "
+    # the "Read:" line links the section in the published book (derived from _config.yml's repository.url)
+    assert ("Read: <a href='https://vae-course.github.io/vae-course-companion/book/ch4_variational_autoencoders.html"
+            "#ch4-closed-form-kl'>Chapter 4 (Variational auto encoders), "
             "section &#x27;The KL term in closed form") in wrong
     invalid = (out / "feedback" / "badjson.html").read_text()  # the reason once, not once per test cell
     assert invalid.count("not valid JSON") == 1 and "could not be run" in invalid

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 # chapter number -> (document, title); the documents live in book/
 CHAPTERS = {
@@ -44,15 +45,51 @@ def describe(readings: tuple[Reading, ...]) -> str:
 
 
 BOOK_URL_VARIABLE = "VAE_BOOK_URL"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+
+def published_book_url(root: Path = REPOSITORY_ROOT) -> str | None:
+    """Where the book is published, from _config.yml: ``html.baseurl`` when set, else the GitHub Pages site of
+    ``repository.url`` (https://github.com/OWNER/REPO -> https://OWNER.github.io/REPO), the site Jupyter Book's
+    ``ghp-import`` publishes and the launch buttons point next to. None when neither says."""
+    import re
+
+    try:
+        import yaml
+
+        config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, ImportError, ValueError):
+        return None
+    baseurl = str((config.get("html") or {}).get("baseurl") or "").strip()
+    if baseurl:
+        return baseurl.rstrip("/")
+    repository = str((config.get("repository") or {}).get("url") or "").strip().rstrip("/")
+    match = re.fullmatch(r"https?://github\.com/([A-Za-z0-9-]+)/([A-Za-z0-9._-]+?)(?:\.git)?", repository)
+    if not match:
+        return None
+    owner, name = match[1], match[2]
+    if name.lower() == f"{owner.lower()}.github.io":  # a user or organisation site is served from the root
+        return f"https://{name.lower()}"
+    return f"https://{owner.lower()}.github.io/{name}"
 
 
 def book_url(override: str | None = None) -> str:
     """Where feedback and the self-check link to: ``override`` (``--book-url``), else the environment variable
-    VAE_BOOK_URL (e.g. the published book), else the local build of this repository (``_build/html``, made by
-    ``make book``). No trailing slash."""
-    from pathlib import Path
-
-    chosen = override or os.environ.get(BOOK_URL_VARIABLE)
+    VAE_BOOK_URL, else the published book (:func:`published_book_url`), else, when _config.yml names none, the
+    local build of this repository (``_build/html``, made by ``make book``). No trailing slash. A local folder is
+    dead for every student: :func:`local_link_warning` says so."""
+    chosen = override or os.environ.get(BOOK_URL_VARIABLE) or published_book_url()
     if chosen:
         return chosen.rstrip("/")
-    return (Path(__file__).resolve().parents[2] / "_build" / "html").as_uri()
+    return (REPOSITORY_ROOT / "_build" / "html").as_uri()
+
+
+def local_link_warning(url: str) -> str | None:
+    """A warning when links to ``url`` would open a folder on this machine (file://, a path) rather than a web
+    page every student can reach; None for an http(s) address."""
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).scheme in ("http", "https"):
+        return None
+    return (f"links to the book point to a local folder ({url}): students cannot open them. Pass --book-url "
+            f"https://... (or set {BOOK_URL_VARIABLE}) with the published book's address")
