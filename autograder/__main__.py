@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser("grade", help="grade a folder or zip of submissions (resumable)")
     grade.add_argument("--assignment", required=True, help="assignment id, e.g. ps3_elbo")
-    grade.add_argument("submissions", help="a folder with one sub-folder per student, a zip of it, or a Canvas zip")
+    grade.add_argument("submissions", help="a folder with one sub-folder per student, a zip of it, a Canvas zip, or "
+                                           "an nbgrader course folder (its submitted/, as `nbgrader collect` "
+                                           "fills it)")
     grade.add_argument("--output", help="output folder, an nbgrader course folder for formgrader "
                                         "(default: ./grading-output/<id>); an earlier run's folder is resumed")
     grade.add_argument("--regrade", action="store_true",
@@ -33,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course-root", help="folder with solutions/ (default: this repository)")
     grade.add_argument("--seeds-from", help="reuse the master seeds of an earlier grades.csv (reproduce a grading)")
     grade.add_argument("--book-url", help="where feedback links to the book (default: $VAE_BOOK_URL, else the "
-                                          "local build _build/html)")
+                                          "published book derived from repository.url in _config.yml)")
+    grade.add_argument("--due-date", help="ISO 8601, e.g. 2026-03-01T23:59+01:00 (UTC without an offset): a "
+                                          "submission whose nbgrader timestamp.txt is later is late (default: the "
+                                          "due date in the gradebook, if any)")
+    grade.add_argument("--student", action="append", default=[], metavar="ID",
+                       help="grade only this student again (repeatable); the other rows are kept")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.add_argument("--scheduler", help="grade on a running Dask cluster, e.g. tcp://HOST:8786 (see the README); "
                                            "--workers is then ignored: the cluster's workers decide")
@@ -165,6 +172,11 @@ def run(args) -> int:
             raise UsageError("--workers must be at least 1")
         output = Path(args.output) if args.output else Path("grading-output") / assignment.id
         seeds = read_seeds(Path(args.seeds_from)) if args.seeds_from else None
+        due_date = None
+        if args.due_date:
+            from .exchange import parse_due_date
+
+            due_date = parse_due_date(args.due_date)
         pool_factory = None
         if args.scheduler:  # the sandboxes run on a Dask cluster's workers (autograder.distributed)
             from .distributed import DaskPoolFactory
@@ -179,7 +191,7 @@ def run(args) -> int:
         batch = grade_batch(assignment, Path(args.submissions), output, args.workers, args.cell_timeout,
                             args.notebook_timeout, progress=not args.no_progress, seeds=seeds,
                             use_sandbox=not args.no_sandbox, regrade=args.regrade, book_url=args.book_url,
-                            pool_factory=pool_factory)
+                            pool_factory=pool_factory, due_date=due_date, students=tuple(args.student))
         statuses: dict[str, int] = {}
         for row in batch.rows:
             statuses[row.result.status] = statuses.get(row.result.status, 0) + 1

@@ -25,10 +25,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from . import coursetree, sandbox
 from .course import Assignment, UsageError
+from .exchange import gradebook_due_date, set_gradebook_due_date, submissions_of_course
 from .executor import SandboxPool
 from .gradebook import GradebookWriter
 from .grading import GradeResult, GradingKit, grade_submission
@@ -157,10 +159,14 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
                 cell_timeout_s: float | None = None, notebook_timeout_s: float | None = None,
                 progress: bool = True, seeds: dict[str, int] | None = None, use_sandbox: bool = True,
                 regrade: bool = False, book_url: str | None = None,
-                pool_factory: Callable[..., object] | None = None) -> BatchResult:
+                pool_factory: Callable[..., object] | None = None, due_date: datetime | None = None,
+                students: tuple[str, ...] = ()) -> BatchResult:
     """Grade every submission under ``submissions_path`` into ``output`` (resumable: see autograder.journal).
     ``pool_factory(size, use_sandbox, log_path, files_host, preload=modules)`` makes the pool that runs one
-    submission per call (default: :func:`local_pool`)."""
+    submission per call (default: :func:`local_pool`). ``submissions_path`` may be an nbgrader course folder (its
+    submitted/ is graded) or nbgrader's exchange layout (timestamp.txt gives each submission's time: late after
+    ``due_date``, else after the gradebook's due date; autograder.exchange). ``students``: grade only these (the
+    others keep their rows)."""
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -182,16 +188,27 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         if journal.assignment not in (None, assignment.id):
             raise UsageError(f"{output} holds grades of {journal.assignment}; grade {assignment.id} into its own "
                              f"--output folder")
-        with Step(f"finding the submissions in {submissions_path}") as step:
-            submissions = discover(Path(submissions_path), assignment.notebook_name, Path(tmp) / "submissions")
+        given = submissions_of_course(Path(submissions_path))
+        for note in given.notes:
+            say(note)
+        due = _due_date(assignment.id, output, given.course, due_date)
+        with Step(f"finding the submissions in {given.submissions}") as step:
+            submissions = discover(_outside(given.submissions, output, Path(tmp)), assignment.notebook_name,
+                                   Path(tmp) / "submissions", assignment.id, due)
             step.done(_count(submissions))
         digest = source_digest(assignment)
+        if students:
+            submissions = _only(submissions, students, journal, digest)
         if journal.source_digest not in (None, digest) and not regrade:
             raise UsageError(f"solutions/{assignment.id} changed since {output} was graded: pass --regrade to grade "
                              f"every submission again with the new version (points given by hand are kept), or "
                              f"choose a new --output folder")
-        todo, notes = plan(journal, submissions, regrade)
-        tell_plan(journal, submissions, todo, notes, output)
+        if students:  # graded again, whatever the journal holds; every other row is kept as it is
+            todo, notes = list(submissions), []
+            say(f"grading {', '.join(s.student_id for s in todo)} again; the other rows are kept")
+        else:
+            todo, notes = plan(journal, submissions, regrade)
+            tell_plan(journal, submissions, todo, notes, output)
 
         tmp_path = Path(tmp)
         files_host = tmp_path / "assignment_files"  # the release's data files; read-only at /assignment in a sandbox
@@ -216,7 +233,10 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
             kit, release = prepare_assignment(assignment, output, digest, files_host, workers, use_sandbox,
                                               cell_timeout_s, notebook_timeout_s, refresh_gradebook=adopting or (
                                                   journal.source_digest not in (None, digest)))
-            batch = journal.start_batch(assignment.id, digest, regrade)
+            if due is not None and due != gradebook_due_date(output / "gradebook.db", assignment.id):
+                set_gradebook_due_date(output / "gradebook.db", assignment.id, due)
+            batch = journal.start_batch(assignment.id, digest, regrade and not students, str(assignment.root),
+                                        use_sandbox)
             graded_now = 0
             if todo:
                 with Step("loading the gradebook while the workers start"):
@@ -235,6 +255,43 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         journal.finish_batch(batch)
     _tidy_worker_log(output / "worker.log")
     return BatchResult(rows, graded_now, len(submissions) - len(todo), output, notes)
+
+
+def _due_date(assignment_id: str, output: Path, course: Path | None, given: datetime | None) -> datetime | None:
+    """``--due-date``, else the output gradebook's (formgrader: Manage Assignments > Edit), else the nbgrader
+    course's; said on the terminal."""
+    due, origin = given, "--due-date"
+    if due is None:
+        due, origin = gradebook_due_date(output / "gradebook.db", assignment_id), f"{output}/gradebook.db"
+    if due is None and course is not None:
+        due, origin = gradebook_due_date(course / "gradebook.db", assignment_id), f"{course}/gradebook.db"
+    if due is not None:
+        say(f"due date {due:%Y-%m-%d %H:%M:%S} UTC (from {origin}): a submission whose timestamp.txt is later is late")
+    return due
+
+
+def _outside(submissions: Path, output: Path, tmp: Path) -> Path:
+    """The submissions, copied first when they lie inside the output folder (e.g. its own submitted/, which
+    grading rewrites)."""
+    inside = submissions.resolve() == output.resolve() or output.resolve() in submissions.resolve().parents
+    if not inside:
+        return submissions
+    copy = tmp / "input" / submissions.name
+    shutil.copytree(submissions, copy, symlinks=True)
+    return copy
+
+
+def _only(submissions: list[Submission], students: tuple[str, ...], journal: Journal, digest: str) -> list:
+    """The submissions of ``students`` (e.g. formgrader's Autograde button: one student graded again)."""
+    if journal.source_digest not in (None, digest):
+        raise UsageError("the assignment changed since this folder was graded: grade every student again "
+                         "(--regrade without --student), so that the whole class is graded with one version")
+    found = {s.student_id: s for s in submissions}
+    unknown = [s for s in students if s not in found]
+    if unknown:
+        raise UsageError(f"--student: no submission of {', '.join(unknown)} (known: "
+                         f"{', '.join(sorted(found)[:10])}{' ...' if len(found) > 10 else ''})")
+    return [found[s] for s in dict.fromkeys(students)]
 
 
 def _count(submissions: list[Submission]) -> str:
@@ -343,7 +400,7 @@ def run_batch(executor, todo: list[Submission], kit: GradingKit, seeds: dict[str
             submission = by_student[result.student_id]
             result.fingerprint = result.fingerprint or submission.fingerprint()
             result.name = result.name or submission.name
-            timestamp = utc_now()
+            timestamp = submission.submitted_at or utc_now()  # the gradebook keeps the real submission time
             try:
                 coursetree.write_submission(output, kit, submission, result, release, timestamp)
             except Exception as error:  # noqa: BLE001 - recorded on the student's row, the batch goes on

@@ -190,9 +190,11 @@ class GradebookWriter:
 
 def _write_one(gradebook, assignment_id: str, result: GradeResult, marks: dict[str, Mark], timestamp: str) -> None:
     student = gradebook.update_or_create_student(result.student_id)
-    if result.name and not (student.last_name or student.first_name):
-        student.last_name = result.name
-    gradebook.update_or_create_submission(assignment_id, result.student_id, timestamp=timestamp)
+    if student.last_name is None and student.first_name is None:  # never a name someone entered in formgrader
+        student.last_name, student.first_name = shown_name(result.name or result.student_id)
+    # the submission time (nbgrader's timestamp.txt, else when it was graded); nothing handed in: no time, not late
+    gradebook.update_or_create_submission(assignment_id, result.student_id,
+                                          timestamp=None if result.status == "missing" else timestamp)
     notebook = gradebook.find_submission_notebook(assignment_id, assignment_id, result.student_id)
     comments = {c.name: c for c in notebook.comments}
     for grade in notebook.grades:
@@ -203,6 +205,43 @@ def _write_one(gradebook, assignment_id: str, result: GradeResult, marks: dict[s
         grade.needs_manual_grade = mark.needs_manual
         if grade.name in comments:
             comments[grade.name].auto_comment = mark.auto_comment
+
+
+def shown_name(name: str) -> tuple[str, str]:
+    """(last name, first name) for nbgrader's student record, which formgrader shows as "last, first" (and as
+    "None" for a name left unset): "Smith, Ann" and "Ann Smith" are split; a name in one piece (a Canvas file
+    name's "smithann", or the student id when nothing else is known) is the last name, with an empty first name."""
+    name = " ".join(name.split())
+    if "," in name:
+        last, first = (part.strip() for part in name.split(",", 1))
+        return last, first
+    if " " in name:
+        first, last = name.rsplit(" ", 1)
+        return last, first
+    return name, ""
+
+
+def set_names(db_path: Path, names: dict[str, str]) -> int:
+    """Give students the names of a roster (e.g. the Canvas gradebook's "Smith, Ann") where the gradebook holds
+    only what the grader derived itself (the id, a Canvas file name's name, or nothing); a name entered in
+    formgrader is kept. Returns how many changed."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    changed = 0
+    with _quiet(), Gradebook(db_url(db_path)) as gradebook:
+        for student_id, name in names.items():
+            try:
+                student = gradebook.find_student(student_id)
+            except MissingEntry:
+                continue
+            derived = student.first_name in (None, "") and (student.last_name is None or " " not in
+                                                            student.last_name.strip())
+            wanted = shown_name(name)
+            if name.strip() and derived and (student.last_name, student.first_name) != wanted:
+                student.last_name, student.first_name = wanted
+                changed += 1
+        gradebook.db.commit()
+    return changed
 
 
 def cell_names(db_path: Path, assignment_id: str) -> list[str]:

@@ -51,6 +51,8 @@ class Journal:
     path: Path
     assignment: str | None = None
     source_digest: str | None = None
+    course_root: str | None = None  # where the last batch found solutions/ (formgrader's Autograde grades from it)
+    sandboxed: bool = True  # whether the last batch ran the submissions in the sandbox
     batches: list[dict] = field(default_factory=list)
     done: set[int] = field(default_factory=set)
     records: dict[str, list[Record]] = field(default_factory=dict)  # student_id -> results, oldest first
@@ -98,6 +100,8 @@ class Journal:
             self.batches.append(event)
             self.assignment = event["assignment"]
             self.source_digest = event["source"]
+            self.course_root = event.get("course_root", self.course_root)
+            self.sandboxed = event.get("sandbox", True)
         elif kind == "result":
             record = Record(event["id"], event["batch"], event["at"], GradeResult.from_json(event["result"]))
             self.records.setdefault(record.result.student_id, []).append(record)
@@ -132,10 +136,11 @@ class Journal:
         os.fsync(self._fd)
         self._apply(event)
 
-    def start_batch(self, assignment: str, source_digest: str, regrade: bool) -> int:
+    def start_batch(self, assignment: str, source_digest: str, regrade: bool, course_root: str | None = None,
+                    sandbox: bool = True) -> int:
         number = len(self.batches) + 1
         self._append({"type": "batch", "batch": number, "assignment": assignment, "source": source_digest,
-                      "regrade": regrade, "started": utc_now()})
+                      "regrade": regrade, "started": utc_now(), "course_root": course_root, "sandbox": sandbox})
         return number
 
     def record(self, batch: int, result: GradeResult, at: str | None = None) -> Record:

@@ -43,6 +43,7 @@ def build_rows(journal: Journal, students: dict, source: AssignmentSource) -> tu
             marks = planned_marks(record.result, previous.result if previous else None, existing, names)
             unsynced.append((record, marks))
         name = " ".join(n for n in (student.first_name, student.last_name) if n) if student else ""
+        name = "" if name == student_id else name  # the id stands in for an unknown name in formgrader only
         rows.append(Row(record.result, marks, source, penalty=student.penalty if student else 0.0,
                         name=name or record.result.name, problems=list(record.result.output_errors)))
     return rows, unsynced

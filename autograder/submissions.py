@@ -24,6 +24,7 @@ import sys
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from .assemble import MAX_NOTEBOOK_BYTES
@@ -51,6 +52,7 @@ class Submission:
     problem: str | None = None  # why there is nothing to run
     problem_status: str = "missing"  # "missing" or "invalid"
     name: str = ""  # the student's name where the download carries one (Canvas file names)
+    submitted_at: str = ""  # the submission time from nbgrader's timestamp.txt (nbgrader's UTC form), if any
 
     def fingerprint(self) -> str:
         """What was graded: the notebook's bytes, or the problem. A rerun regrades a student whose fingerprint
@@ -257,6 +259,44 @@ def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Non
         submission.problem_status = "invalid"
 
 
+def _choose_in_exchange(folder: Path, assignment_id: str, expected: str, submission: Submission) -> None:
+    """nbgrader's exchange layout: the student's notebook is in ``<student>/<assignment_id>/`` (their other
+    assignments sit beside it)."""
+    target = folder / assignment_id
+    if target.is_dir() or target.is_symlink():
+        _choose_notebook(target, expected, submission)
+        return
+    others = sorted(clean(p.name) for p in folder.iterdir() if p.is_dir() and not p.is_symlink())[:5]
+    submission.problem = (f"nothing handed in for {assignment_id} (no {assignment_id}/ folder"
+                          + (f"; the student's folder holds {', '.join(others)})" if others else ")"))
+    submission.problem_status = "missing"
+
+
+def _stamp(submission: Submission, top: Path, due: datetime | None) -> None:
+    """The submission time from the ``timestamp.txt`` nearest the notebook (up to the student's folder), and
+    whether it is after ``due``."""
+    from .exchange import describe_lateness, nbgrader_time, read_timestamp
+
+    if submission.notebook is None:
+        return
+    folder, moment, problem = submission.notebook.parent, None, None
+    while True:
+        moment, problem = read_timestamp(folder)
+        if moment is not None or problem is not None or folder == top or top not in folder.parents:
+            break
+        folder = folder.parent
+    if problem is not None:
+        submission.notes.append(f"Its {problem}: the submission time is unknown, so it counts as on time")
+        return
+    if moment is None:
+        return
+    submission.submitted_at = nbgrader_time(moment)
+    if due is not None and moment > due:
+        submission.late = True
+        submission.notes.append(f"Submitted {moment:%Y-%m-%d %H:%M} UTC, {describe_lateness(moment, due)} after "
+                                f"the due date ({due:%Y-%m-%d %H:%M} UTC)")
+
+
 def _charge(submission: Submission, reasons: list[str]) -> None:
     """Members of this student's upload that could not be extracted make the submission invalid."""
     if reasons:
@@ -336,8 +376,13 @@ def _unwrap(folder: Path) -> Path:
             return folder
 
 
-def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submission]:
-    """All submissions under ``path`` (a folder or a zip), one per student, sorted by student id."""
+def discover(path: Path, expected_notebook: str, workdir: Path, assignment_id: str | None = None,
+             due: datetime | None = None) -> list[Submission]:
+    """All submissions under ``path`` (a folder or a zip), one per student, sorted by student id.
+
+    In nbgrader's exchange layout (``<student>/<assignment_id>/`` folders, as ``nbgrader collect`` writes them) a
+    student's notebook is looked for only in their ``<assignment_id>/`` folder, and the ``timestamp.txt`` beside a
+    notebook gives the submission time: late when after ``due`` (autograder.exchange)."""
     path = Path(path)
     if not path.exists():
         raise UsageError(f"submissions path {path} does not exist")
@@ -382,6 +427,8 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
                   "metadata)", file=sys.stderr)
             continue
         folders.add(entry.name)  # a folder named like a cache or hidden, with a notebook in it, is a student's
+    exchange = assignment_id is not None and any(
+        not (root / name).is_symlink() and (root / name / assignment_id).is_dir() for name in folders)
     submissions, seen = [], set()
     for folder_name in sorted(folders | set(failed)):
         student_id = folder_student_id(folder_name)
@@ -390,7 +437,12 @@ def discover(path: Path, expected_notebook: str, workdir: Path) -> list[Submissi
         seen.add(student_id)
         submission = Submission(student_id)
         if folder_name in folders:
-            _choose_notebook(root / folder_name, expected_notebook, submission)
+            folder = root / folder_name
+            if exchange and not folder.is_symlink():
+                _choose_in_exchange(folder, assignment_id, expected_notebook, submission)
+            else:
+                _choose_notebook(folder, expected_notebook, submission)
+            _stamp(submission, folder, due)
         _charge(submission, failed.get(folder_name, []))
         submissions.append(submission)
     if not submissions:
