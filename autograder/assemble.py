@@ -35,6 +35,7 @@ class AssembledCell:
     role: str  # a source role, or "student"
     grade_id: str | None = None
     origin: str = "source"  # "source", "student" or "stub"
+    cpu_limit_s: float | None = None  # an instructor's cell's own CPU-time limit (SourceCell.cpu_limit_s)
 
 
 @dataclass
@@ -158,8 +159,8 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
     cells: list[AssembledCell] = []
     answers, unanswered, missing = {}, set(), []
 
-    def add(cell_type, text, role, grade_id=None, origin="source"):
-        cells.append(AssembledCell(len(cells), cell_type, text, role, grade_id, origin))
+    def add(cell_type, text, role, grade_id=None, origin="source", cpu_limit_s=None):
+        cells.append(AssembledCell(len(cells), cell_type, text, role, grade_id, origin, cpu_limit_s))
 
     def add_segment(key):
         for extra in segments.get(key, []):
@@ -182,7 +183,8 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
         else:
             if student_cell is None and source_cell.role == TEST:
                 missing.append(source_cell.grade_id)
-            add(source_cell.cell_type, source_cell.source, source_cell.role, source_cell.grade_id, "source")
+            add(source_cell.cell_type, source_cell.source, source_cell.role, source_cell.grade_id, "source",
+                source_cell.cpu_limit_s)
         add_segment(source_cell.grade_id)
     if missing:
         notes.append("Cell(s) missing from your notebook were restored from the assignment: " +
@@ -191,6 +193,6 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
 
 
 def code_cells_for_run(assembled: Assembled) -> list[dict]:
-    """Plain data handed to the process that runs the notebook."""
-    return [{"position": c.position, "source": c.source, "grade_id": c.grade_id if c.role == TEST else None}
-            for c in assembled.code_cells()]
+    """Plain data handed to the process that runs the notebook (a cell's own CPU-time limit where it has one)."""
+    return [{"position": c.position, "source": c.source, "grade_id": c.grade_id if c.role == TEST else None,
+             **({"cpu_limit_s": c.cpu_limit_s} if c.cpu_limit_s else {})} for c in assembled.code_cells()]

@@ -15,6 +15,7 @@ Arrays inside the records are validated later, where they are decoded (autograde
 from __future__ import annotations
 
 import json
+import math
 import re
 import select
 import socket
@@ -82,7 +83,9 @@ def clean_cell_message(message, expected_positions: set[int]) -> dict:
     status = message.get("status")
     if status not in CELL_STATUSES:
         raise BoundaryError("a message has an unknown cell status")
-    seconds = message.get("seconds", 0.0)
+    timeout_kind = message.get("timeout_kind")
+    if status == "timeout" and timeout_kind not in ("cpu", "wall"):
+        timeout_kind = "cpu"
     records = message.get("records") or []
     if not isinstance(records, list) or len(records) > MAX_RECORDS:
         raise BoundaryError(f"a cell recorded more than {MAX_RECORDS} checks")
@@ -100,13 +103,22 @@ def clean_cell_message(message, expected_positions: set[int]) -> dict:
                                 "kind": record["kind"], "outcomes": clean_strings(outcomes, depth=2)})
     return {"position": position, "grade_id": _optional_text(message.get("grade_id"), "a grade id", 200),
             "status": status, "error": _optional_text(message.get("error"), "an error message"),
-            "seconds": float(seconds) if type(seconds) in (int, float) else 0.0,
+            "timeout_kind": timeout_kind if status == "timeout" else None,
+            "seconds": _seconds(message.get("seconds")), "cpu_seconds": _seconds(message.get("cpu_seconds")),
             "stdout": _optional_text(message.get("stdout"), "stdout") or "",
             "stderr": _optional_text(message.get("stderr"), "stderr") or "",
             "stdout_total": message.get("stdout_total") if type(message.get("stdout_total")) is int else 0,
             "stderr_total": message.get("stderr_total") if type(message.get("stderr_total")) is int else 0,
             "dropped": _optional_text(message.get("dropped"), "a note"),
             "records": cleaned_records}
+
+
+def _seconds(value) -> float:
+    """A duration the submission reports about itself (only shown, or used where no cgroup counts CPU time): a
+    finite number of seconds from 0 to a day, else 0."""
+    if type(value) not in (int, float) or not math.isfinite(value):
+        return 0.0
+    return float(min(max(value, 0.0), 86_400.0))
 
 
 def parse_line(line: bytes):

@@ -13,6 +13,7 @@ The run dict: {"job", "status": ok|timeout|crashed|too_large|error, "ended": how
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -28,10 +29,12 @@ from pathlib import Path
 from . import sandbox
 from .boundary import BoundaryError, LineReader, clean_cell_message, clean_text, parse_line
 from .sandbox import CgroupFactory, Limits, ResourceGroup
+from .student.cellrunner import wall_cap
 
 READY_TIMEOUT_S = 180.0  # a zygote imports torch and IPython: seconds on an idle machine, more under load
 END_TIMEOUT_S = 15.0  # after a job's kill, until its monitor has been reaped
-CELL_GRACE_S = 5.0  # beyond a cell's limit before a cell that ignores its interrupt is stopped
+CELL_GRACE_S = 5.0  # beyond a cell's limit (CPU, or the wall-clock cap) before a cell that ignores its interrupt is
+# stopped
 
 
 class ForkServerDied(RuntimeError):
@@ -163,6 +166,132 @@ def describe_end(ended: dict | None) -> str | None:
     return f"exit code {code}"
 
 
+POLL_S = 0.25  # how often a running job's CPU time is read while no message arrives
+CONTENDED_SHARE = 0.5  # a wall-clock timeout is "contended" when the submission spent at least this share of its
+# non-running time waiting for a CPU (ready to run) rather than sleeping or waiting for input
+HOG_CORES = 1.5  # a submission whose processes wanted this many cores per thread it was given is named in its row
+HOG_MIN_CPU_S = 5.0  # (only once it has used this much CPU or been throttled this long)
+
+
+class RunClock:
+    """The time a job has used: CPU seconds of every process of the submission, read by the grader from its
+    zygote's cgroup or, without one, from /proc (sandbox.ProcessTree); wall-clock seconds; the time it waited for a
+    CPU while ready to run (/proc); and how long the group's CPU quota held it back (it wanted more than its share).
+    With neither (``group`` None: a test's fake pool) the cells' own reports are summed."""
+
+    def __init__(self, group: ResourceGroup | sandbox.ProcessTree | None):
+        self.group = group if group is not None and group.counts_cpu else None
+        self.counts_cpu = self.group is not None
+        self.start = time.monotonic()
+        self.start_cpu = self._cpu()
+        self.start_throttled = self.group.throttled_seconds() if self.group else 0.0
+        self.reported_cpu = 0.0  # without a cgroup: the finished cells' own reports
+        self.timeout: str | None = None  # "cpu" or "wall" when the notebook's budget ended the job
+        self.contended = False
+        self.waited = 0.0
+
+    def _cpu(self) -> float:
+        if self.group is not None:
+            value = self.group.cpu_seconds()
+            if value is not None:
+                return value
+        return 0.0
+
+    def _waits(self) -> dict[int, float]:
+        return self.group.waited_seconds() if self.group is not None else {}
+
+    def start_cell(self) -> None:
+        self.cell_start, self.cell_cpu = time.monotonic(), self._cpu()
+        self.cell_waits = self._waits()
+
+    def cell_usage(self) -> tuple[float, float]:
+        return self._cpu() - self.cell_cpu, time.monotonic() - self.cell_start
+
+    def notebook_usage(self) -> tuple[float, float]:
+        if self.counts_cpu:
+            return self._cpu() - self.start_cpu, time.monotonic() - self.start
+        return self.reported_cpu, time.monotonic() - self.start
+
+    def _waited_in_cell(self) -> float:
+        if self.group is None:
+            return 0.0
+        return sandbox.waited_since(self.cell_waits, self._waits())
+
+    def end_cell(self, message: dict) -> None:
+        """Put the host's measurements on a cell's message and start timing the next cell."""
+        cpu, wall = self.cell_usage()
+        waited = self._waited_in_cell()
+        self.waited += waited
+        if self.counts_cpu:
+            message["cpu_seconds"] = round(cpu, 3)
+        else:
+            cpu = float(message.get("cpu_seconds") or 0.0)
+            self.reported_cpu += cpu
+        message["seconds"] = round(wall, 3)
+        message["waited_seconds"] = round(waited, 3)
+        if message.get("status") == "timeout" and message.get("timeout_kind") == "wall":
+            message["contended"] = self._contended(cpu, wall, waited)
+            self.contended = self.contended or message["contended"]
+        self.start_cell()
+
+    def _contended(self, cpu: float, wall: float, waited: float) -> bool:
+        """Did the machine hold the submission back (it waited for a CPU) rather than the submission sleep?"""
+        if not self.counts_cpu:  # no measurement of waiting: assume the machine, so that a rerun alone decides
+            return True
+        return waited >= CONTENDED_SHARE * max(0.0, wall - cpu)
+
+    def note_wall_timeout(self, cpu: float, wall: float, notebook: bool = False) -> None:
+        waited = sandbox.waited_since({}, self._waits()) if notebook else self._waited_in_cell()
+        self.timeout = "wall"
+        self.contended = self.contended or self._contended(cpu, wall, waited)
+
+    def summary(self) -> dict:
+        """What the run dict says about time (trusted: measured here, or marked as reported)."""
+        cpu, wall = self.notebook_usage()
+        throttled = (self.group.throttled_seconds() - self.start_throttled) if self.group else 0.0
+        return {"cpu_seconds": round(cpu, 3), "cpu_counted": self.counts_cpu, "waited_seconds": round(self.waited, 3),
+                "throttled_seconds": round(max(0.0, throttled), 3), "contended": self.contended,
+                "budget_timeout": self.timeout}
+
+
+class Gate:
+    """Jobs run side by side (``shared``) or ``alone``: an alone job waits until the running ones end, and holds
+    back every job that would start meanwhile (a notebook that hit its wall-clock cap on a busy machine runs again
+    alone before its timeout stands: autograder.grading)."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._running = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone and not self._waiting_alone)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self):
+        with self._changed:
+            self._waiting_alone += 1
+            self._changed.wait_for(lambda: not self._alone and self._running == 0)
+            self._waiting_alone -= 1
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._alone = False
+                self._changed.notify_all()
+
+
 class SandboxPool:
     """``size`` zygotes, each in its own bubblewrap sandbox as its own uid and in its own cgroup (when sandboxed).
     ``run(job)`` is safe to call from several threads; each call borrows one idle zygote."""
@@ -178,7 +307,10 @@ class SandboxPool:
         self.threads_per_job = threads_per_job
         self.device = check_device(device)  # the notebook's VAE_DEVICE; "cuda": the sandbox gets the GPU's devices
         self.gpu = self.device.startswith("cuda")
-        self.cgroups = CgroupFactory(self.limits) if sandboxed else None
+        # one equal CPU share per zygote, at most threads_per_job cores each, and the batch weighted by its size; the
+        # memory and process limits only for the sandbox (--no-sandbox: CPU shares and accounting only)
+        self.cgroups = CgroupFactory(self.limits if sandboxed else None, workers=self.size)
+        self._gate = Gate()
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self._idle: queue.Queue[ForkServer] = queue.Queue()
         self._all: list[ForkServer] = []
@@ -194,8 +326,14 @@ class SandboxPool:
 
     @property
     def limits_note(self) -> str | None:
-        """Why memory and process limits are weaker than intended (shown once per batch), or None."""
-        if self.cgroups is not None and not self.cgroups.available:
+        """Why memory, process or CPU limits are weaker than intended (shown once per batch), or None."""
+        if not self.sandboxed:
+            return None
+        if self.cgroups.available and not self.cgroups.counts_cpu:
+            return (f"no CPU cgroup for the sandbox ({self.cgroups.cpu_reason}): a submission's CPU time is read "
+                    "from /proc (a process that leaves its process tree is not counted) and its CPU share is not "
+                    "protected from its neighbours")
+        if not self.cgroups.available:
             if self.gpu:
                 return (f"no cgroup for the sandbox ({self.cgroups.reason}): with --device cuda the memory of a "
                         f"submission is NOT limited (CUDA cannot start under RLIMIT_AS)")
@@ -213,7 +351,8 @@ class SandboxPool:
             # a uid no other zygote on this machine holds (another batch, another Dask worker), and a replacement
             # never shares a uid with a sandbox still dying
             claim = sandbox.claim_uid(number)
-            group = self.cgroups.make(f"zygote-{number}") if self.cgroups.available else None
+            group = (self.cgroups.make(f"zygote-{number}", threads=self.threads_per_job) if self.cgroups.available
+                     else None)
 
             def argv_for(fd: int) -> list[str]:
                 inner = sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=True)
@@ -231,11 +370,18 @@ class SandboxPool:
                 if group is not None:
                     self._groups[id(server)] = group
         else:
+            group = (self.cgroups.make(f"zygote-{number}", threads=self.threads_per_job) if self.cgroups.counts_cpu
+                     else None)
+
             def argv_for(fd: int) -> list[str]:
                 return sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=False)
 
             env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(self.threads_per_job))
-            server = ForkServer(argv_for, env, self._log, name="grading process")
+            server = ForkServer(argv_for, env, self._log, group.attach_self if group is not None else None,
+                                name="grading process")
+            if group is not None:
+                with self._lock:
+                    self._groups[id(server)] = group
         with self._lock:
             self._all.append(server)
             closed = self._closed
@@ -298,7 +444,8 @@ class SandboxPool:
                     log_line(self._log, "a job left processes in its sandbox's cgroup; the sandbox was replaced")
                     server = self._replace(server)
                     server.wait_ready()
-            result, healthy = self._run_on(server, job)
+            with self._gate.alone() if job.get("alone") else self._gate.shared():
+                result, healthy = self._run_on(server, job)
             if not healthy:
                 server = self._replace(server)
             return result
@@ -308,6 +455,8 @@ class SandboxPool:
     def _run_on(self, server: ForkServer, job: dict) -> tuple[dict, bool]:
         number = next(self._numbers)
         start = time.monotonic()
+        group = self._groups.get(id(server))
+        clock = RunClock(group if group is not None and group.counts_cpu else sandbox.ProcessTree(server.process.pid))
         try:
             sock = server.start_job(number)
         except ForkServerDied as error:
@@ -317,9 +466,10 @@ class SandboxPool:
             payload = dict(job, threads=job.get("threads", self.threads_per_job), device=self.device,
                            files_dir=sandbox.ASSIGNMENT_FILES if self.sandboxed else job.get("files_dir"))
             sock.sendall(json.dumps(payload).encode() + b"\n")
-            status, note = self._collect(sock, job, cells, start)
+            status, note = self._collect(sock, job, cells, clock)
         except OSError as error:  # the process died before it read its job
             status, note = "crashed", f"the notebook's process could not be reached ({error.strerror})"
+        timing = clock.summary()  # now: a process tree read from /proc is gone once the job is ended
         ended = None
         if status == "crashed" and note is None:  # it ended by itself: let its monitor report how
             ended = server.wait_ended(number, 2.0)
@@ -331,24 +481,46 @@ class SandboxPool:
         how = None if status == "ok" else note or describe_end(ended)
         if not healthy:
             how = (how + "; " if how else "") + "the sandbox did not report the end of the job and was restarted"
-        return {"job": job.get("job"), "status": status, "ended": how, "cells": cells,
-                "seconds": round(time.monotonic() - start, 3)}, healthy
+        return dict({"job": job.get("job"), "status": status, "ended": how, "cells": cells,
+                     "seconds": round(time.monotonic() - start, 3)}, **timing), healthy
 
-    def _collect(self, sock: socket.socket, job: dict, cells: list, start: float) -> tuple[str, str | None]:
-        """Read cell messages until {"done": true}, the end of the stream, or a limit. Returns (status, note)."""
+    def _collect(self, sock: socket.socket, job: dict, cells: list, clock: RunClock) -> tuple[str, str | None]:
+        """Read cell messages until {"done": true}, the end of the stream, or a limit. Returns (status, note).
+
+        Limits count CPU time (the zygote's cgroup: every process of the submission; without a cgroup, what the
+        submission reports), each with a wall-clock cap (cellrunner.wall_cap) as the backstop against code that
+        sleeps. A cell interrupts itself at its limit (cellrunner); one that does not, or that spends its CPU in
+        processes it started, is stopped here CELL_GRACE_S later. The host's own measurements (CPU seconds, time
+        spent waiting to run) replace what the messages say about them."""
         reader = LineReader(sock)
-        positions = {cell["position"] for cell in job["cells"]}
-        deadline = start + float(job["notebook_timeout_s"])
-        cell_limit = float(job["cell_timeout_s"]) + CELL_GRACE_S
-        cell_deadline = time.monotonic() + cell_limit
+        order = [cell["position"] for cell in job["cells"]]
+        limits = {cell["position"]: float(cell.get("cpu_limit_s") or job["cell_timeout_s"]) for cell in job["cells"]}
+        positions = set(order)
+        budget = float(job["notebook_timeout_s"])
+        clock.start_cell()
         while True:
-            now = time.monotonic()
+            current = next((p for p in order if p in positions), None)
+            limit = limits.get(current, float(job["cell_timeout_s"]))
+            cell_cpu, cell_wall = clock.cell_usage()
+            if clock.counts_cpu and cell_cpu > limit + CELL_GRACE_S:
+                return "crashed", (f"a cell used more than its CPU time limit of {limit:g} s (in processes it started, "
+                                   f"or ignoring its interrupt) and was stopped")
+            if cell_wall > wall_cap(limit) + CELL_GRACE_S:
+                clock.note_wall_timeout(cell_cpu, cell_wall)
+                return "crashed", (f"a cell ignored its wall-clock cap of {wall_cap(limit):g} s and was stopped "
+                                   f"(it had used {cell_cpu:.1f} s of CPU time)")
+            used, wall = clock.notebook_usage()
+            if used > budget:
+                clock.timeout = "cpu"
+                return "timeout", f"the notebook used up its CPU time budget of {budget:g} s"
+            if wall > wall_cap(budget):
+                clock.note_wall_timeout(used, wall, notebook=True)
+                return "timeout", (f"the notebook ran past its wall-clock cap of {wall_cap(budget):g} s, having used "
+                                   f"{used:.1f} of its {budget:g} s of CPU time")
             try:
-                line = reader.next_line(min(deadline, cell_deadline))
+                line = reader.next_line(time.monotonic() + POLL_S)
             except TimeoutError:
-                if time.monotonic() >= deadline:
-                    return "timeout", None
-                return "crashed", f"a cell ignored its time limit of {job['cell_timeout_s']:g} s and was stopped"
+                continue
             except BoundaryError as error:
                 return "too_large", str(error)
             if line is None:
@@ -363,8 +535,8 @@ class SandboxPool:
             except BoundaryError as error:
                 return "error", f"the notebook's process broke the grading protocol ({error})"
             positions.discard(message["position"])  # each cell reports once
+            clock.end_cell(message)
             cells.append(message)
-            cell_deadline = max(now, time.monotonic()) + cell_limit
 
     def close(self) -> None:
         """Ends every zygote and releases their cgroups and uids. Safe while grading threads still run (Ctrl-C):
@@ -382,8 +554,7 @@ class SandboxPool:
             group.remove()
         for claim in claims:
             claim.release()
-        if self.cgroups is not None:
-            self.cgroups.remove_all()
+        self.cgroups.remove_all()
         if self._log is not subprocess.DEVNULL:
             self._log.close()
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .assemble import Assembled, InvalidNotebook, assemble, code_cells_for_run, read_notebook
+from .executor import HOG_CORES
 from .judging.sections import Reading
 from .scoring import CellResult, score_test_cells
 from .source import MANUAL, SOLUTION, TASK, AssignmentSource
@@ -74,6 +75,8 @@ class GradeResult:
     fingerprint: str = ""  # Submission.fingerprint(): what was graded
     cell_errors: list[dict] = field(default_factory=list)  # {"position", "grade_id", "error"} of non-test cells
     output_errors: list[str] = field(default_factory=list)  # outputs that could not be written for this student
+    cpu_seconds: float = 0.0  # CPU time the submission's processes used (all attempts)
+    attention: list[str] = field(default_factory=list)  # why an instructor should look, even when status is ok
 
     @property
     def autograded(self) -> float:
@@ -151,6 +154,11 @@ def grade_submission(submission: Submission, kit: GradingKit, run_job: Callable[
            "cell_timeout_s": kit.cell_timeout_s, "notebook_timeout_s": kit.notebook_timeout_s,
            "threads": kit.threads, "files_dir": str(kit.files_dir)}
     run = run_with_restarts(job, run_job)
+    if run.get("contended"):  # a wall-clock cap was hit while the machine held the submission back: not its fault
+        again = run_with_restarts(dict(job, alone=True), run_job)
+        again["ran_alone"] = True
+        again["first_try"] = run.get("ended") or "a cell ran past its wall-clock cap"
+        run = again
     try:
         result = judge_with(judge_run, submission, kit, assembled, run, seed)
     except Exception as error:  # noqa: BLE001 - JudgeFailed, or anything else: this submission only
@@ -189,6 +197,8 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
     budget = float(job["notebook_timeout_s"])
     start = time.monotonic()
     used = 0.0
+    totals = {"cpu_seconds": 0.0, "waited_seconds": 0.0, "throttled_seconds": 0.0}
+    contended, counted = False, True
     messages: dict[int, dict] = {}
     crashes: list[str] = []
     skip: set[int] = set()
@@ -200,7 +210,11 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
         if remaining <= 0 or not todo:
             break
         run = run_job(dict(job, cells=todo, notebook_timeout_s=remaining))
-        used += float(run.get("seconds") or 0.0)
+        used += float(run["cpu_seconds"] if "cpu_seconds" in run else run.get("seconds") or 0.0)
+        for key in totals:
+            totals[key] += float(run.get(key) or 0.0)
+        contended = contended or bool(run.get("contended"))
+        counted = counted and run.get("cpu_counted", True)
         reported = [m for m in run.get("cells") or [] if isinstance(m, dict) and isinstance(m.get("position"), int)]
         for message in reported:
             messages.setdefault(message["position"], message)
@@ -220,7 +234,8 @@ def run_with_restarts(job: dict, run_job: Callable[[dict], dict], max_restarts: 
         skip.add(crashed["position"])
         if attempt == max_restarts:
             break
-    merged = dict(run, cells=[messages[p] for p in sorted(messages)], seconds=round(time.monotonic() - start, 3))
+    merged = dict(run, cells=[messages[p] for p in sorted(messages)], seconds=round(time.monotonic() - start, 3),
+                  contended=contended, cpu_counted=counted, **{k: round(v, 3) for k, v in totals.items()})
     if crashes:
         merged["status"] = "crashed"
         merged["ended"] = ("the process crashed in " + ", ".join(crashes)
@@ -254,13 +269,16 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
     passed = sum(c.passed for c in cells)
     parts = [f"{passed} of {len(cells)} test cells passed"]
     if status == "timeout":
-        parts.append(f"the notebook hit its time budget of {kit.notebook_timeout_s:g} s; results so far count")
+        parts.append(f"the notebook hit its time budget ({ended or f'{kit.notebook_timeout_s:g} s of CPU time'}); "
+                     "results so far count")
     elif status == "error":
         parts.append(f"the notebook's process ended early ({ended or run_status}); results so far count")
     names = {c.position: c.grade_id or f"cell {c.position + 1}" for c in assembled.cells}
-    timeouts = [names.get(m["position"], "?") for m in by_position.values() if m.get("status") == "timeout"]
+    timeouts = [m for m in by_position.values() if m.get("status") == "timeout"]
     if timeouts:
-        parts.append("cell time limit exceeded in " + ", ".join(str(t) for t in timeouts))
+        parts.append("cell time limit exceeded in " + ", ".join(
+            f"{names.get(m['position'], '?')} ({_used(m)})" for m in timeouts))
+    attention = time_attention(run, timeouts, names, kit)
     manual = _manual_cells(kit, assembled)
     pending = sum(m.max_points for m in manual if m.answered)
     notes = list(submission.notes) + list(assembled.notes)
@@ -269,7 +287,39 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
     return GradeResult(submission.student_id, kit.assignment_id, base + bonus, kit.source.max_score, status,
                        "; ".join(parts), bonus=bonus, manual_pending=pending, late=submission.late, seed=seed,
                        notebook=clean(submission.notebook.name), cells=cells, manual=manual, notes=notes,
-                       student_errors=student_errors, name=submission.name, cell_errors=cell_errors)
+                       student_errors=student_errors, name=submission.name, cell_errors=cell_errors,
+                       cpu_seconds=round(float(run.get("cpu_seconds") or 0.0), 3), attention=attention)
+
+
+HOG_THROTTLED_SHARE = 0.25  # held back by its CPU quota for this share of its wall time: it wanted more than its share
+HOG_MIN_S = 2.0
+
+
+def _used(message: dict) -> str:
+    cpu, wall = float(message.get("cpu_seconds") or 0.0), float(message.get("seconds") or 0.0)
+    limit = "wall-clock cap" if message.get("timeout_kind") == "wall" else "CPU time limit"
+    return f"{limit}; {cpu:.1f} s of CPU time in {wall:.1f} s"
+
+
+def time_attention(run: dict, timeouts: list[dict], names: dict[int, str], kit: GradingKit) -> list[str]:
+    """What about the submission's time an instructor should look at, whatever its status: every timeout that
+    stood (with the CPU time it used), a rerun alone, and a submission that wanted far more CPU than its share."""
+    notes = [f"{names.get(m['position'], '?')} timed out ({_used(m)})" for m in timeouts]
+    if run.get("budget_timeout"):
+        notes.append(f"the notebook's budget ended the run ({run.get('ended')})")
+    if run.get("ran_alone"):
+        notes.append(f"ran again alone after its first run hit a wall-clock cap while the machine was busy "
+                     f"({run.get('first_try')})")
+    cpu, wall = float(run.get("cpu_seconds") or 0.0), float(run.get("seconds") or 0.0)
+    throttled = float(run.get("throttled_seconds") or 0.0)
+    cores = cpu / wall if wall > 0 else 0.0
+    if throttled >= HOG_MIN_S and throttled >= HOG_THROTTLED_SHARE * wall:
+        notes.append(f"wanted far more CPU than its share of {kit.threads} core(s): held back for {throttled:.1f} s "
+                     f"of its {wall:.1f} s (it starts busy processes or threads)")
+    elif cpu >= HOG_MIN_S and cores > HOG_CORES * kit.threads:
+        notes.append(f"used {cpu:.1f} s of CPU time in {wall:.1f} s ({cores:.1f} cores on average; its share is "
+                     f"{kit.threads}): it starts busy processes or threads")
+    return notes
 
 
 def cell_label(assembled: Assembled, cell) -> str:

@@ -2,8 +2,10 @@
 
 The judge server imports the judges (torch, scipy, vaelib) once, computes the references of the assignment's
 VISIBLE cases once (they are the same for every student), and then forks one child per submission
-(autograder.student.forkserver). The child limits its own address space and time, reads the request from its own
-socket, judges, and writes the result back. A record crafted to exhaust memory or time therefore ends one child,
+(autograder.student.forkserver). The child limits its own address space and CPU time (with a wall-clock cap as the
+backstop, so that a busy machine cannot fail a judging that a quiet one finishes), reads the request from its own
+socket, judges, and writes the result back. The server runs in a CPU cgroup of its own where one can be made, with
+the weight of one grading worker. A record crafted to exhaust memory or time therefore ends one child,
 which fails that one submission with the reason; the batch and the grader go on.
 
 Requests and answers are pickles exchanged only between the grader and its own judge children (never with the
@@ -27,8 +29,9 @@ import traceback
 from pathlib import Path
 
 from .executor import ForkServer, ForkServerDied, describe_end
+from .student.cellrunner import wall_cap
 
-JUDGE_TIMEOUT_S = 120.0  # one submission's judging; the references of the heaviest check take a few seconds
+JUDGE_TIMEOUT_S = 120.0  # CPU seconds for one submission's judging; the references of the heaviest check take a few
 JUDGE_MEMORY_BYTES = 3 << 30  # address space a judge child may add to what it inherits
 HEADER = struct.Struct("!Q")
 
@@ -71,7 +74,9 @@ def _judge_child(config: dict):
     def handle(job: socket.socket) -> int:
         limit = _virtual_memory_bytes() + int(config["memory_bytes"])
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        signal.alarm(int(config["timeout_s"]) + 1)  # SIGALRM's default action ends this child
+        cpu = int(config["timeout_s"]) + 1  # a fork's CPU time starts at 0; SIGXCPU's default action ends this child
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        signal.alarm(int(wall_cap(config["timeout_s"])) + 1)  # the wall-clock backstop: SIGALRM ends it too
         function, args = _receive(job)
         try:
             result = (True, function(*args))
@@ -217,7 +222,12 @@ class JudgePool:
 
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.server = ForkServer(argv_for, env, self._log, name="judge server")
+        from .sandbox import CgroupFactory
+
+        self._cgroups = CgroupFactory(None, workers=1, quota_cores=None, label="autograder-judges")
+        group = self._cgroups.make("server") if self._cgroups.counts_cpu else None
+        self.server = ForkServer(argv_for, env, self._log, group.attach_self if group is not None else None,
+                                 name="judge server")
 
     def call(self, function, *args):
         with self._parallel:
@@ -230,17 +240,21 @@ class JudgePool:
             sock = self.server.start_job(number)
         except ForkServerDied as error:
             raise JudgeFailed(str(error)) from error
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + wall_cap(self.timeout_s) + 5.0  # the child's own limits come first
         try:
             _send(sock, (function, args))
             ok, result = _receive(sock, deadline)
         except TimeoutError:
             self.server.kill_job(number)
-            raise JudgeFailed(f"judging took longer than {self.timeout_s:g} s") from None
+            raise JudgeFailed(f"judging ran past its wall-clock cap of {wall_cap(self.timeout_s):g} s") from None
         except (EOFError, OSError):
             ended = self.server.wait_ended(number, 10.0)
+            if ended and ended.get("signal") == signal.SIGXCPU:
+                raise JudgeFailed(f"judging used more than its {self.timeout_s:g} s of CPU time") from None
+            if ended and ended.get("signal") == signal.SIGALRM:
+                raise JudgeFailed(f"judging ran past its wall-clock cap of {wall_cap(self.timeout_s):g} s") from None
             raise JudgeFailed(f"the judging process ended without an answer ({describe_end(ended) or 'unknown'}; "
-                              "a returned value may have exhausted its memory)") from None
+                              "a returned value may have exhausted its memory or CPU time)") from None
         finally:
             sock.close()
         self.server.wait_ended(number, 10.0)
@@ -250,5 +264,6 @@ class JudgePool:
 
     def close(self) -> None:
         self.server.close()
+        self._cgroups.remove_all()
         if self._log is not subprocess.DEVNULL:
             self._log.close()

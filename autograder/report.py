@@ -194,8 +194,12 @@ def write_summary(path: Path, rows: list[Row], source: AssignmentSource, seconds
             waiting = sum(row.marks.get(cell.grade_id, Mark()).needs_manual for row in rows)
             kind = " (task)" if cell.role == TASK else ""
             lines.append(f"| {md(cell.grade_id)}{kind} | {points(cell.points)} | {answered} | {marked} | {waiting} |")
-    problems = [row for row in rows if row.result.status != "ok" or row.problems]
+    problems = [row for row in rows if row.result.status != "ok" or row.problems or row.result.attention]
     if problems:
-        lines += ["", "## Submissions that need a look", "", "| student | status | message |", "|---|---|---|"]
-        lines += [f"| {md(r.result.student_id)} | {md(r.result.status)} | {md(r.message)} |" for r in problems]
+        lines += ["", "## Submissions that need a look", "",
+                  "Timeouts are listed with the CPU time the submission used (limits count CPU time; a cell that hit "
+                  "its wall-clock cap on a busy machine was run again alone first).", "",
+                  "| student | status | why | message |", "|---|---|---|---|"]
+        lines += [f"| {md(r.result.student_id)} | {md(r.result.status)} | {md('; '.join(r.result.attention))} | "
+                  f"{md(r.message)} |" for r in problems]
     write_atomically(path, "\n".join(lines) + "\n")

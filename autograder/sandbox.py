@@ -293,17 +293,33 @@ def claim_uid(number: int) -> UidClaim:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# cgroups: memory (shared memory and tmpfs included) and processes, per zygote
+# cgroups: memory (shared memory and tmpfs included) and processes, per zygote; and CPU: an equal share for every
+# running submission, its CPU time counted (what the time limits count), and the time it waited to run
 # ------------------------------------------------------------------------------------------------------------
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# The CPU weight of each running submission, and of the judge server, against everything else on the machine: every
+# submission gets the same share as its neighbours (one bulk weight per zygote), and a batch of N workers weighs as
+# much as N x CPU_WEIGHT_PER_WORKER / 1024 ordinary processes of other users (each process session of another user
+# weighs 1024 under the kernel's autogroup scheduling). The limits count CPU time, so the weight only decides how
+# fast a loaded machine grades, never a grade (docs: the threat model, bench/RESULTS.md for the measurement).
+CPU_WEIGHT_PER_WORKER = 4096  # cgroup v1 cpu.shares (v2 cpu.weight: / 1024 * 100)
+CPU_PERIOD_US = 100_000  # the quota's period: a submission may use `threads` cores in every 100 ms, no more
 
 
 class ResourceGroup:
-    """One cgroup (v1: a memory and a pids group; v2: one group with both controllers) for one zygote's tree."""
+    """One zygote's cgroups (v1: memory, pids, cpu and cpuacct groups; v2: one group with the controllers)."""
 
-    def __init__(self, directories: list[Path], procs_files: list[Path]):
+    def __init__(self, directories: list[Path], procs_files: list[Path], version: str = "v1",
+                 cpu_dir: Path | None = None, cpuacct_dir: Path | None = None):
         self.directories = directories
         self.procs_files = procs_files
+        self.version = version
+        self.cpu_dir = cpu_dir  # v1 cpu (cpu.stat: throttling); v2: the group itself
+        self.cpuacct_dir = cpuacct_dir  # v1 cpuacct (cpuacct.usage); v2: the group itself
+
+    @property
+    def counts_cpu(self) -> bool:
+        return self.cpuacct_dir is not None
 
     def processes(self) -> set[int]:
         """The processes in the group now (host pids)."""
@@ -314,6 +330,45 @@ class ResourceGroup:
             except OSError:
                 pass
         return found
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used by every process that ever ran in the group (children included), or None."""
+        if self.cpuacct_dir is None:
+            return None
+        try:
+            if self.version == "v1":
+                return int((self.cpuacct_dir / "cpuacct.usage").read_text()) / 1e9
+            return _stat_field(self.cpuacct_dir / "cpu.stat", "usage_usec") / 1e6
+        except (OSError, ValueError):
+            return None
+
+    def throttled_seconds(self) -> float:
+        """How long the group was held back by its CPU quota (it wanted more than its share), or 0."""
+        if self.cpu_dir is None:
+            return 0.0
+        try:
+            if self.version == "v1":
+                return _stat_field(self.cpu_dir / "cpu.stat", "throttled_time") / 1e9
+            return _stat_field(self.cpu_dir / "cpu.stat", "throttled_usec") / 1e6
+        except (OSError, ValueError):
+            return 0.0
+
+    def waited_seconds(self) -> dict[int, float]:
+        """Per thread of the group's processes (host tid): the time it waited on a run queue, ready to run but not
+        running (/proc/TID/schedstat, field 2). A submission that waited long was held back by the machine."""
+        waited = {}
+        for pid in self.processes():
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as handle:
+                        waited[int(tid)] = int(handle.read().split()[1]) / 1e9
+                except (OSError, ValueError, IndexError):
+                    pass
+        return waited
 
     def attach_self(self) -> None:
         """Called in the child before exec: this process (and so everything it starts) joins the group."""
@@ -333,18 +388,96 @@ class ResourceGroup:
                     time.sleep(0.05)
 
 
-class CgroupFactory:
-    """Makes one ResourceGroup per zygote under a batch group; ``reason`` says why none can be made."""
+def _stat_field(path: Path, name: str) -> int:
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key == name:
+            return int(value)
+    raise ValueError(f"{path} has no {name}")
 
-    def __init__(self, limits: Limits):
+
+def waited_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """Run-queue waiting between two readings of ResourceGroup.waited_seconds (threads that started in between count
+    from 0; threads that ended in between are lost, a small undercount)."""
+    return sum(max(0.0, value - before.get(tid, 0.0)) for tid, value in after.items())
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ProcessTree:
+    """Where no CPU cgroup can be made (not root, --no-sandbox): the CPU time of a zygote's process tree, read from
+    /proc (utime + stime of every descendant, and what they reaped: cutime + cstime). Trusted like a cgroup (the
+    grader reads it), but a process that leaves the tree before it is counted (a double fork whose orphan is reaped
+    by the sandbox's init) takes its time with it, and nothing holds a neighbour to its share."""
+
+    counts_cpu = True
+
+    def __init__(self, root_pid: int):
+        self.root_pid = root_pid
+
+    def processes(self) -> set[int]:
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                fields = _proc_stat(int(entry))
+                if fields is not None:
+                    parents[int(entry)] = int(fields[1])
+        found, frontier = {self.root_pid}, [self.root_pid]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found]
+            found.update(children)
+            frontier += children
+        return found
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.processes():
+            fields = _proc_stat(pid)
+            if fields is not None:  # fields after the name: utime, stime, cutime, cstime are 12-15
+                total += sum(int(value) for value in fields[11:15])
+        return total / CLOCK_TICKS
+
+    def throttled_seconds(self) -> float:
+        return 0.0
+
+    waited_seconds = ResourceGroup.waited_seconds
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state, ppid, ...), or None for a process that is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()
+
+
+class CgroupFactory:
+    """Makes one ResourceGroup per zygote under a batch group; ``reason`` says why none can be made, ``cpu_reason``
+    why CPU time cannot be counted per submission (the limits then fall back on the submission's own report).
+    ``workers``: how many zygotes run at once (the batch group's CPU weight); ``quota_cores``: the most cores one
+    zygote's group may use (None: no cap, only the equal weight)."""
+
+    def __init__(self, limits: Limits | None, workers: int = 1, quota_cores: float | None = 1.0,
+                 label: str = "autograder"):
         self.limits = limits
-        self.batch = f"autograder-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.workers = max(1, workers)
+        self.quota_cores = quota_cores
+        self.batch = f"{label}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.version, self.reason = self._detect()
+        self.cpu_reason = self._detect_cpu() if self.version else self.reason
         self._made: list[Path] = []
 
     @property
     def available(self) -> bool:
         return self.version is not None
+
+    @property
+    def counts_cpu(self) -> bool:
+        return self.available and not self.cpu_reason
 
     def _detect(self) -> tuple[str | None, str]:
         if (CGROUP_ROOT / "cgroup.controllers").is_file():
@@ -361,41 +494,101 @@ class CgroupFactory:
             return None, "cgroup v1 memory/pids hierarchies are not writable by this user (run as root)"
         return None, "no cgroup memory and pids controllers are mounted"
 
+    def _detect_cpu(self) -> str:
+        if self.version == "v2":
+            if "cpu" not in (CGROUP_ROOT / "cgroup.controllers").read_text().split():
+                return "cgroup v2 without the cpu controller"
+            return ""
+        cpu, cpuacct = _v1_hierarchy("cpu"), _v1_hierarchy("cpuacct")
+        if cpu is None or cpuacct is None:
+            return "the cgroup v1 cpu and cpuacct controllers are not mounted"
+        if not (os.access(cpu, os.W_OK) and os.access(cpuacct, os.W_OK)):
+            return "the cgroup v1 cpu and cpuacct hierarchies are not writable by this user (run as root)"
+        return ""
+
     def _mkdir(self, path: Path) -> Path:
         path.mkdir(exist_ok=True)
         if path not in self._made:
             self._made.append(path)
         return path
 
-    def make(self, name: str) -> ResourceGroup:
-        memory = self.limits.memory_bytes + ZYGOTE_MEMORY_BYTES
-        processes = self.limits.processes + ZYGOTE_PROCESSES
+    def make(self, name: str, threads: int = 1) -> ResourceGroup:
+        """A group for one zygote (memory and processes limited when ``limits`` is set), with an equal CPU share and
+        (``quota_cores``) at most ``threads`` x quota_cores cores."""
         if self.version == "v1":
+            return self._make_v1(name, threads)
+        if self.version == "v2":
+            return self._make_v2(name, threads)
+        raise RuntimeError(self.reason)
+
+    def _quota_us(self, threads: int) -> int | None:
+        if self.quota_cores is None:
+            return None
+        return max(1000, int(CPU_PERIOD_US * self.quota_cores * max(1, threads)))
+
+    def _make_v1(self, name: str, threads: int) -> ResourceGroup:
+        directories, procs = [], []
+        if self.limits is not None:
             memory_group = self._mkdir(self._mkdir(CGROUP_ROOT / "memory" / self.batch) / name)
             pids_group = self._mkdir(self._mkdir(CGROUP_ROOT / "pids" / self.batch) / name)
+            memory = self.limits.memory_bytes + ZYGOTE_MEMORY_BYTES
             (memory_group / "memory.limit_in_bytes").write_text(str(memory))
             swap = memory_group / "memory.memsw.limit_in_bytes"
             if swap.exists():
                 swap.write_text(str(memory))
-            (pids_group / "pids.max").write_text(str(processes))
-            return ResourceGroup([memory_group, pids_group],
-                                 [memory_group / "cgroup.procs", pids_group / "cgroup.procs"])
-        if self.version == "v2":
-            for parent in (CGROUP_ROOT, self._mkdir(CGROUP_ROOT / self.batch)):
-                enabled = (parent / "cgroup.subtree_control").read_text().split()
-                missing = [f"+{c}" for c in ("memory", "pids") if c not in enabled]
-                if missing:
-                    (parent / "cgroup.subtree_control").write_text(" ".join(missing))
-            group = self._mkdir(CGROUP_ROOT / self.batch / name)
-            (group / "memory.max").write_text(str(memory))
+            (pids_group / "pids.max").write_text(str(self.limits.processes + ZYGOTE_PROCESSES))
+            directories += [memory_group, pids_group]
+        cpu_group = cpuacct_group = None
+        if self.counts_cpu:
+            cpu_batch = self._mkdir(_v1_hierarchy("cpu") / self.batch)
+            (cpu_batch / "cpu.shares").write_text(str(min(262144, CPU_WEIGHT_PER_WORKER * self.workers)))
+            cpu_group = self._mkdir(cpu_batch / name)
+            (cpu_group / "cpu.shares").write_text("1024")  # every zygote of the batch the same
+            quota = self._quota_us(threads)
+            if quota is not None:
+                (cpu_group / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                (cpu_group / "cpu.cfs_quota_us").write_text(str(quota))
+            cpuacct_group = self._mkdir(self._mkdir(_v1_hierarchy("cpuacct") / self.batch) / name)
+            directories += [cpu_group, cpuacct_group]
+        procs = [d / "cgroup.procs" for d in directories]
+        return ResourceGroup(directories, procs, "v1", cpu_group, cpuacct_group)
+
+    def _make_v2(self, name: str, threads: int) -> ResourceGroup:
+        wanted = ([c for c in ("memory", "pids") if self.limits is not None]
+                  + (["cpu"] if self.counts_cpu else []))
+        batch = self._mkdir(CGROUP_ROOT / self.batch)
+        for parent in (CGROUP_ROOT, batch):
+            enabled = (parent / "cgroup.subtree_control").read_text().split()
+            missing = [f"+{c}" for c in wanted if c not in enabled]
+            if missing:
+                (parent / "cgroup.subtree_control").write_text(" ".join(missing))
+        group = self._mkdir(batch / name)
+        if self.limits is not None:
+            (group / "memory.max").write_text(str(self.limits.memory_bytes + ZYGOTE_MEMORY_BYTES))
             if (group / "memory.swap.max").exists():
                 (group / "memory.swap.max").write_text("0")
-            (group / "pids.max").write_text(str(processes))
-            return ResourceGroup([group], [group / "cgroup.procs"])
-        raise RuntimeError(self.reason)
+            (group / "pids.max").write_text(str(self.limits.processes + ZYGOTE_PROCESSES))
+        if self.counts_cpu:
+            weight = max(1, min(10000, CPU_WEIGHT_PER_WORKER * self.workers * 100 // 1024))
+            (batch / "cpu.weight").write_text(str(weight))
+            (group / "cpu.weight").write_text("100")
+            quota = self._quota_us(threads)
+            if quota is not None:
+                (group / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
+        return ResourceGroup([group], [group / "cgroup.procs"], "v2",
+                             group if self.counts_cpu else None, group if self.counts_cpu else None)
 
     def remove_all(self) -> None:
         ResourceGroup(list(reversed(self._made)), []).remove()
+
+
+def _v1_hierarchy(controller: str) -> Path | None:
+    """The mount of a cgroup v1 controller (alone, or joined as in cpu,cpuacct), or None."""
+    for candidate in (CGROUP_ROOT / controller, CGROUP_ROOT / "cpu,cpuacct"):
+        if (candidate / "cgroup.procs").is_file() and (
+                candidate.name == controller or controller in candidate.name.split(",")):
+            return candidate.resolve()
+    return None
 
 
 def apply_rlimits(limits: Limits, address_space: bool = True) -> None:

@@ -36,6 +36,7 @@ class SourceCell:
     points: float = 0.0
     bonus: bool = False
     expected: list[ExpectedCheck] = field(default_factory=list)
+    cpu_limit_s: float | None = None  # the cell's own CPU-time limit (metadata autograder.cpu_limit_s), or the default
 
     @property
     def graded(self) -> bool:
@@ -137,8 +138,21 @@ def load_source(assignment_id: str, source_path: Path, release_path: Path) -> As
             stub=release_cell.source if release_cell is not None else "",
             checksum=release_cell.metadata.get("nbgrader", {}).get("checksum") if release_cell is not None else None,
             points=points, bonus=bonus,
-            expected=parse_expected_checks(cell.source) if role == TEST else []))
+            expected=parse_expected_checks(cell.source) if role == TEST else [],
+            cpu_limit_s=cpu_limit_of(cell.metadata, source_path, grade_id)))
     return AssignmentSource(assignment_id, cells, dict(source_nb.metadata.get("kernelspec", {})))
+
+
+def cpu_limit_of(metadata: dict, source_path: Path, grade_id: str) -> float | None:
+    """A cell's own CPU-time limit in seconds (``"autograder": {"cpu_limit_s": 300}`` in its metadata), for a test
+    whose checks draw many samples (a correct estimator written as a loop over samples needs minutes)."""
+    value = metadata.get("autograder", {}).get("cpu_limit_s")
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 < value <= 3600:
+        raise ValueError(f"{source_path}: cell {grade_id}: autograder.cpu_limit_s must be seconds from 0 to 3600, "
+                         f"not {value!r}")
+    return float(value)
 
 
 def _code_cells(source_path: Path) -> list[tuple[dict, str]]:

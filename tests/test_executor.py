@@ -33,13 +33,55 @@ def test_a_process_exit_is_a_crash_with_its_code(pool):
     assert run["status"] == "crashed" and run["ended"] == "exit code 3" and run["cells"] == [], run
 
 
-def test_the_notebook_budget_ends_the_run(pool):
-    run = pool.run(job("x = 1", "import time; time.sleep(30)", cell_timeout=60, notebook_timeout=3))
-    assert run["status"] == "timeout" and len(run["cells"]) == 1, run
+def test_the_notebook_budget_counts_cpu_time(pool):
+    """The notebook's budget is CPU time: a busy loop ends the run once it has used it (plus the poll interval)."""
+    run = pool.run(job("x = 1", "while True: pass", cell_timeout=60, notebook_timeout=3))
+    assert run["status"] == "timeout" and len(run["cells"]) == 1 and run["budget_timeout"] == "cpu", run
+    assert 3.0 <= run["cpu_seconds"] < 6.0, run
+
+
+def test_a_cell_is_interrupted_at_its_cpu_limit_and_the_next_runs(pool):
+    run = pool.run(job("x = 0\nwhile True: x += 1", "print('next')", cell_timeout=1.5))
+    first, second = run["cells"]
+    assert run["status"] == "ok" and first["status"] == "timeout" and first["timeout_kind"] == "cpu", run
+    assert "CPU time limit of 1.5 s" in first["error"] and 1.4 <= first["cpu_seconds"] < 3.5, first
+    assert second["stdout"] == "next\n", run
+
+
+def test_a_sleeping_cell_stops_at_the_wall_clock_cap_without_cpu(pool):
+    """A cell that sleeps uses no CPU; the wall-clock cap (cellrunner.wall_cap: 5 x the limit, at least +10 s)
+    stops it, and the message says it was waiting. Sleeping is not contention: no rerun alone is asked for."""
+    from autograder.student.cellrunner import wall_cap
+
+    run = pool.run(job("import time; time.sleep(60)", "print('next')", cell_timeout=1))
+    first = run["cells"][0]
+    assert first["status"] == "timeout" and first["timeout_kind"] == "wall", run
+    assert wall_cap(1) <= first["seconds"] < wall_cap(1) + 3 and first["cpu_seconds"] < 0.5, first
+    assert "sleeping or waiting" in first["error"] and run["cells"][1]["stdout"] == "next\n", run
+    if pool.sandboxed and run["cpu_counted"]:
+        assert not first["contended"] and not run["contended"], run
+
+
+def test_cpu_used_by_processes_a_cell_starts_counts_against_it():
+    """CPU that a cell spends in child processes (which its own interval timer does not see) is counted from the
+    zygote's cgroup: the cell is stopped CELL_GRACE_S after its limit."""
+    if not SANDBOX:
+        pytest.skip("bubblewrap is not installed")
+    spin = ("import subprocess, sys\n"
+            "procs = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(2)]\n"
+            "for p in procs: p.wait()")
+    with SandboxPool(1, sandboxed=True) as pool:
+        if not pool.cgroups.counts_cpu:
+            pytest.skip(f"no CPU cgroup here: {pool.cgroups.cpu_reason}")
+        run = pool.run(job(spin, "print('never')", cell_timeout=2, notebook_timeout=60))
+    assert run["status"] == "crashed" and "CPU time limit of 2 s" in run["ended"], run
+    assert run["cpu_seconds"] >= 2.0, run
 
 
 class FakeGroup:
-    """A cgroup whose process list the test controls."""
+    """A cgroup whose process list the test controls (its CPU time is read from /proc instead)."""
+
+    counts_cpu = False
 
     def __init__(self):
         self.extra: set[int] = set()

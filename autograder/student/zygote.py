@@ -129,14 +129,18 @@ def isolated_monitor(shell, config: dict):
 
 
 def plain_monitor(shell, config: dict):
-    """--no-sandbox: the submission runs in a forked process group with a private temporary folder, nothing more."""
+    """--no-sandbox: the submission runs in a forked process group with a private temporary folder, nothing more. The
+    monitor dies with the zygote and the submission with the monitor (the grader ends a job by killing its monitor),
+    though processes the submission starts in sessions of their own may outlive it (the README says so)."""
 
     def handle(job: socket.socket) -> int:
+        isolation.die_with_parent(signal.SIGKILL)
         root = tempfile.mkdtemp(prefix="autograder-job-")
         pid = os.fork()
         if pid == 0:
             code = 70
             try:
+                isolation.die_with_parent(signal.SIGKILL)
                 os.setsid()
                 from .child import run_submission
 
