@@ -170,6 +170,13 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if use_sandbox and not getattr(pool_factory, "remote", False):
+        try:
+            workers, lowered = sandbox.workers_for_memory(workers, sandbox.Limits())
+        except ValueError as error:
+            raise UsageError(f"not enough memory to grade in the sandbox: {error}") from None
+        if lowered:
+            say(lowered)
     if use_sandbox and not getattr(pool_factory, "remote", False) and not sandbox.sandbox_available():
         raise UsageError("the grading sandbox needs bubblewrap (bwrap) and setpriv, and they are not installed: "
                          "install them (apt-get install bubblewrap), or pass --no-sandbox to grade without "

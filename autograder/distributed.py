@@ -56,6 +56,7 @@ from .course import UsageError
 from .executor import READY_TIMEOUT_S, ClusterLost, ForkServerDied, SandboxPool, check_device
 from .judge_server import JUDGE_TIMEOUT_S, JudgeFailed, JudgePool
 from .sandbox import Limits
+from .student.cellrunner import wall_cap
 
 CONNECT_TIMEOUT_S = 30.0  # reaching the scheduler at the start of a batch
 REFRESH_S = 2.0  # how often the grader reads the cluster's workers (task slots, departures)
@@ -217,6 +218,10 @@ def node_problem(settings: NodeSettings) -> str | None:
         return (f"it runs another version of the autograder's sandbox side or of {', '.join(VERSIONED)} than the "
                 f"grader (digest {code_digest()} here, {settings.code_digest} on the grader): install the same "
                 f"commit and requirements on every node")
+    try:
+        sandbox.workers_for_memory(1, settings.limits)
+    except ValueError as error:
+        return f"not enough memory for the grading sandbox: {error}"
     if settings.device.startswith("cuda") and not sandbox.gpu_device_nodes():
         return "--device cuda, but this node has no NVIDIA device nodes (/dev/nvidia*)"
     return None
@@ -282,7 +287,9 @@ def _pool_for(worker, files: AssignmentFiles, settings: NodeSettings) -> NodePoo
             pool = None
             try:
                 folder = materialise(files, local / "autograder-files")
-                pool = NodePool(_slots_here(worker, settings.device), log_path=log, sandboxed=True,
+                # as many sandboxes as the node's memory holds; Dask threads beyond that wait for a free one
+                slots, _ = sandbox.workers_for_memory(_slots_here(worker, settings.device), settings.limits)
+                pool = NodePool(slots, log_path=log, sandboxed=True,
                                 limits=settings.limits, assignment_files=folder, device=settings.device,
                                 preload=settings.preload)
                 pool.wait_ready()
@@ -677,9 +684,10 @@ class DaskPool:
                 future = self.client.submit(run_on_node, job, files, self.settings, self._host_threads(),
                                             pure=False, workers=allowed, allow_other_workers=False,
                                             resources=self.resources or None)
-                # the budget, once more for a wait in Dask's queue (a dead worker's runs queue elsewhere), and the
-                # start of a node's zygotes
-                run = self._wait(future, allowed, 2 * float(job["notebook_timeout_s"]) + READY_TIMEOUT_S + 60)
+                # the budget's wall-clock cap, once more for a wait in Dask's queue (a dead worker's runs queue
+                # elsewhere, a job run alone waits for the node's others), and the start of a node's zygotes
+                run = self._wait(future, allowed, 2 * wall_cap(float(job["notebook_timeout_s"])) + READY_TIMEOUT_S
+                                 + 60)
             except NodeRefused as error:
                 self._refuse(error.address, error.reason)
                 continue

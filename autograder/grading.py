@@ -279,6 +279,7 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
         parts.append("cell time limit exceeded in " + ", ".join(
             f"{names.get(m['position'], '?')} ({_used(m)})" for m in timeouts))
     attention = time_attention(run, timeouts, names, kit)
+    parts += [note for note in attention if note.startswith(("ran again alone", "wanted far more", "used "))]
     manual = _manual_cells(kit, assembled)
     pending = sum(m.max_points for m in manual if m.answered)
     notes = list(submission.notes) + list(assembled.notes)

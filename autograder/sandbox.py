@@ -66,6 +66,43 @@ class Limits:
     shm_bytes: int = 64 << 20  # the submission's private /dev/shm (tmpfs)
 
 
+GRADER_MEMORY_BYTES = 2 << 30  # what the grader, its judge server and the gradebook need beside the workers
+
+
+def machine_memory_bytes() -> int:
+    """The memory of this machine (or of the cgroup this process is limited to, when that is smaller)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def workers_for_memory(workers: int, limits: Limits, total_bytes: int | None = None) -> tuple[int, str | None]:
+    """(how many workers may run at once, why fewer than asked or None): every worker's submission may use its
+    memory limit and its zygote ZYGOTE_MEMORY_BYTES, and all of them together must fit in the machine's memory
+    beside GRADER_MEMORY_BYTES; otherwise the kernel, not the limits, would decide which submission fails.
+    Raises ValueError when not even one worker fits."""
+    total = machine_memory_bytes() if total_bytes is None else total_bytes
+    per_worker = limits.memory_bytes + ZYGOTE_MEMORY_BYTES
+    fits = (total - GRADER_MEMORY_BYTES) // per_worker
+    gib = 1 << 30
+    if fits < 1:
+        raise ValueError(f"one grading worker needs {per_worker / gib:.0f} GiB (a submission's "
+                         f"{limits.memory_bytes / gib:.0f} GiB and its zygote's {ZYGOTE_MEMORY_BYTES / gib:.0f} GiB) "
+                         f"beside {GRADER_MEMORY_BYTES / gib:.0f} GiB for the grader, and this machine has "
+                         f"{total / gib:.1f} GiB")
+    if workers <= fits:
+        return workers, None
+    return int(fits), (f"{workers} workers would let {workers} submissions use {per_worker / gib:.0f} GiB each "
+                       f"({workers * per_worker / gib:.0f} GiB) on a machine with {total / gib:.1f} GiB: grading "
+                       f"with {fits} worker(s) at once")
+
+
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
