@@ -201,7 +201,8 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         due = _due_date(assignment.id, output, given.course, due_date)
         with Step(f"finding the submissions in {given.submissions}") as step:
             submissions = discover(_outside(given.submissions, output, Path(tmp)), assignment.notebook_name,
-                                   Path(tmp) / "submissions", assignment.id, due)
+                                   Path(tmp) / "submissions", assignment.id,
+                                   due if due_date is not None or not students else None)
             step.done(_count(submissions))
         digest = source_digest(assignment)
         if students:
@@ -298,7 +299,16 @@ def _only(submissions: list[Submission], students: tuple[str, ...], journal: Jou
     if unknown:
         raise UsageError(f"--student: no submission of {', '.join(unknown)} (known: "
                          f"{', '.join(sorted(found)[:10])}{' ...' if len(found) > 10 else ''})")
-    return [found[s] for s in dict.fromkeys(students)]
+    chosen = [found[s] for s in dict.fromkeys(students)]
+    current = journal.current()
+    for submission in chosen:  # graded again, not handed in again: the name and lateness stay what they were
+        previous = current.get(submission.student_id)
+        if previous is not None:
+            submission.name = submission.name or previous.result.name
+            if previous.result.late and not submission.late:
+                submission.late = True
+                submission.notes += [n for n in previous.result.notes if n.startswith("Submitted ")]
+    return chosen
 
 
 def _count(submissions: list[Submission]) -> str:

@@ -31,8 +31,8 @@ from .source import MANUAL, TEST
 from .submissions import Submission
 from .text import RENDER_BUDGET_S, as_text_for_formgrader, clean, markdown_for_formgrader, plain_text_for_formgrader
 
-NBGRADER_CONFIG = '''\
-# Written by `python -m autograder grade`: this folder is an nbgrader course directory.
+CONFIG_HEADER = "# Written by `python -m autograder grade`"
+NBGRADER_CONFIG = CONFIG_HEADER + ''' for {id}: this folder is an nbgrader course directory (rewritten by each run).
 # Hand marking: from the course environment run `jupyter lab` (or `jupyter notebook`) IN THIS FOLDER and open
 # Nbgrader > Formgrader > Manual Grading; then `python -m autograder export --assignment ID --output THIS_FOLDER`.
 import os
@@ -41,16 +41,44 @@ c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this f
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # `nbgrader export` here would overwrite the autograder's grades.csv (its default name): give it its own file
 c.CsvExportPlugin.to = "nbgrader_export.csv"
+
+# Formgrader's buttons, and the nbgrader commands they run, each do the right thing in this folder or say where it
+# is done (autograder/formgrader.py): Autograde grades the student again with the course's grader, Generate Feedback
+# writes the grader's feedback page, Generate keeps bonus cells as extra credit, and there is no exchange.
+c.CourseDirectory.course_id = "grading-{id}"
+c.Autograde.sanitize_preprocessors = []
+c.Autograde.autograde_preprocessors = ["autograder.formgrader.RegradeStudent"]
+c.GenerateFeedback.preprocessors = []
+c.GenerateFeedback.exporter_class = "autograder.formgrader.FeedbackExporter"
+c.ExchangeFactory.list = "autograder.formgrader.NoExchangeList"
+c.ExchangeFactory.release_assignment = "autograder.formgrader.NoExchangeReleaseAssignment"
+c.ExchangeFactory.collect = "autograder.formgrader.NoExchangeCollect"
+c.ExchangeFactory.release_feedback = "autograder.formgrader.NoExchangeReleaseFeedback"
+c.ExchangeFactory.fetch_assignment = "autograder.formgrader.NoExchangeFetchAssignment"
+c.ExchangeFactory.fetch_feedback = "autograder.formgrader.NoExchangeFetchFeedback"
+c.ExchangeFactory.submit = "autograder.formgrader.NoExchangeSubmit"
+
+
+def _bonus_cells_stay_extra_credit(**_):
+    from autograder.formgrader import after_generate_assignment
+
+    after_generate_assignment(c.CourseDirectory.root)
+
+
+c.GenerateAssignment.post_convert_hook = _bonus_cells_stay_extra_credit
 '''
 
 
 def prepare(output: Path, assignment_id: str, source_dir: Path, prepared: Path) -> None:
-    """The course directory's fixed parts: config, source/, release/ and (if absent) nbgrader's gradebook."""
+    """The course directory's fixed parts: config (an earlier run's is brought up to date; one written by someone
+    else is kept), source/, release/ and (if absent) nbgrader's gradebook."""
     config = output / "nbgrader_config.py"
-    if not config.exists():
-        config.write_text(NBGRADER_CONFIG, encoding="utf-8")
+    if not config.exists() or config.read_text(encoding="utf-8", errors="replace").startswith(CONFIG_HEADER):
+        config.write_text(NBGRADER_CONFIG.replace("{id}", assignment_id), encoding="utf-8")
     for name, origin in (("source", source_dir), ("release", prepared / "release" / assignment_id)):
         target = output / name / assignment_id
+        if target.resolve() == Path(origin).resolve():
+            continue
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(origin, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
@@ -92,14 +120,48 @@ def write_submission(output: Path, kit: GradingKit, submission: Submission, resu
     else:
         shutil.copyfile(submission.notebook, submitted / f"{kit.assignment_id}.ipynb")
     (submitted / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+    _write_autograded(autograded, submission, kit, result, release, timestamp)
+
+
+def _write_autograded(autograded: Path, submission: Submission, kit: GradingKit, result: GradeResult,
+                      release: tuple[dict[str, dict], dict], timestamp: str) -> bool:
     notebook, unrunnable = read_submission(submission, kit)
     if unrunnable is not None:
-        return  # unreadable: the raw file in submitted/ is all there is to look at
-    autograded.mkdir(parents=True)
+        return False  # unreadable: the raw file in submitted/ is all there is to look at
+    autograded.mkdir(parents=True, exist_ok=True)
     document = autograded_notebook(notebook, kit, result, release)
     (autograded / f"{kit.assignment_id}.ipynb").write_text(json.dumps(document, indent=1, ensure_ascii=False),
                                                            encoding="utf-8", errors="replace")
     (autograded / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+    return True
+
+
+def rewrite_autograded(output: Path, source, release: tuple[dict[str, dict], dict], record,
+                       replace: bool = False) -> bool:
+    """Write the autograded notebook of a journal ``record`` again when it is missing (a formgrader button or a
+    hand removed it), or with ``replace`` in any case: the same notebook, from submitted/ and the recorded result.
+    True when written."""
+    result, assignment_id = record.result, source.assignment_id
+    autograded = submission_folder(output, "autograded", result.student_id, assignment_id)
+    submitted = submission_folder(output, "submitted", result.student_id, assignment_id)
+    notebook = submitted / f"{assignment_id}.ipynb"
+    if ((autograded / f"{assignment_id}.ipynb").is_file() and not replace) or result.status in ("missing", "invalid") \
+            or notebook.is_symlink() or not notebook.is_file():
+        return False
+    stamp = submitted / "timestamp.txt"
+    timestamp = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else record.at
+    kit = GradingKit(assignment_id, "", source, output, 0.0, 0.0)
+    return _write_autograded(autograded, Submission(result.student_id, notebook=notebook), kit, result, release,
+                             timestamp)
+
+
+def restore_missing(output: Path, records: dict, source) -> list[str]:
+    """Every missing autograded notebook written again (:func:`rewrite_autograded`); returns those students."""
+    release_notebook = output / "release" / source.assignment_id / f"{source.assignment_id}.ipynb"
+    if not release_notebook.is_file():
+        return []
+    release = release_metadata(release_notebook)
+    return [student for student, record in records.items() if rewrite_autograded(output, source, release, record)]
 
 
 def autograded_notebook(notebook: dict, kit: GradingKit, result: GradeResult,

@@ -76,6 +76,14 @@ def write_outputs(output: Path, journal: Journal, source: AssignmentSource, titl
             failures += 1
     if writer is not None:
         writer.close()
+    try:  # a graded notebook a formgrader button (or a hand) removed is written again from the journal
+        from .coursetree import restore_missing
+
+        restored = restore_missing(output, journal.current(), source)
+        if restored:
+            warn(f"wrote the missing graded notebooks of {', '.join(restored)} again (autograded/)")
+    except Exception as error:  # noqa: BLE001 - grades.csv is written; formgrader lacks those notebooks
+        warn(f"could not check autograded/ ({type(error).__name__}: {error})")
     url = default_book_url(book_url)
     dead_links = local_link_warning(url)
     if dead_links:
