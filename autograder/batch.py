@@ -66,7 +66,10 @@ class Step:
     def __exit__(self, kind, *rest):
         seconds = time.perf_counter() - self.start
         detail = getattr(self, "detail", "")
-        ending = "failed" if kind else (detail + " " if detail else "") + f"({seconds:.1f} s)"
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            ending = "stopped (Ctrl-C)"
+        else:
+            ending = "failed" if kind else (detail + " " if detail else "") + f"({seconds:.1f} s)"
         print(f" {ending}", file=sys.stderr, flush=True)
 
 

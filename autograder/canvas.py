@@ -29,6 +29,9 @@ class CanvasResult:
     filled: list[str] = field(default_factory=list)  # Canvas IDs that got a score
     no_submission: list[tuple[str, str]] = field(default_factory=list)  # (name, ID) in Canvas, no row here
     no_student: list[str] = field(default_factory=list)  # student_ids graded here, not in the Canvas file
+    nothing_handed_in: list[tuple[str, str]] = field(default_factory=list)  # (name, ID) given 0: no notebook
+    above_possible: list[tuple[str, str, str]] = field(default_factory=list)  # (name, ID, score) over the maximum
+    possible: str = ""  # the column's Points Possible in Canvas
     warnings: list[str] = field(default_factory=list)
 
 
@@ -85,7 +88,7 @@ def fill(canvas_path: Path, rows: list[Row], assignment_id: str, column_name: st
             line.extend([""] * (max(column, id_column) + 1 - len(line)))
         canvas_id = line[id_column].strip()
         if "Points Possible" in line[student_column]:
-            possible = line[column].strip()
+            possible = result.possible = line[column].strip()
             max_score = rows[0].max_score if rows else None
             if possible and max_score is not None and _number(possible) != max_score:
                 result.warnings.append(f"Canvas says {header[column]!r} is out of {possible}; the maximum here is "
@@ -101,6 +104,11 @@ def fill(canvas_path: Path, rows: list[Row], assignment_id: str, column_name: st
         line[column] = points(row.score)
         seen.add(canvas_id)
         result.filled.append(canvas_id)
+        if row.result.status == "missing":
+            result.nothing_handed_in.append((line[student_column], canvas_id))
+        maximum = _number(result.possible) if result.possible else row.max_score
+        if maximum is not None and row.score > maximum:
+            result.above_possible.append((line[student_column], canvas_id, points(row.score)))
     result.no_student = sorted(s for s in scores if s not in seen)
     buffer = io.StringIO()
     writer = csv.writer(buffer)

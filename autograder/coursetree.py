@@ -31,6 +31,8 @@ from .source import MANUAL, TEST
 from .submissions import Submission
 from .text import RENDER_BUDGET_S, as_text_for_formgrader, clean, markdown_for_formgrader, plain_text_for_formgrader
 
+BONUS_NOTE = (", bonus: extra credit, so formgrader's Code Score may exceed its maximum, which leaves the bonus "
+              "out")
 CONFIG_HEADER = "# Written by `python -m autograder grade`"
 NBGRADER_CONFIG = CONFIG_HEADER + ''' for {id}: this folder is an nbgrader course directory (rewritten by each run).
 # Hand marking: from the course environment run `jupyter lab` (or `jupyter notebook`) IN THIS FOLDER and open
@@ -216,7 +218,8 @@ def _outputs(cell, verdicts: dict, errors: dict[int, str]) -> list[dict]:
         text = "\n".join(verdict.messages) or ("passed" if verdict.passed else "failed")
         outputs.append({"output_type": "stream", "name": "stdout",
                         "text": f"[autograder] {'PASSED' if verdict.passed else 'FAILED'} "
-                                f"({verdict.points:g} / {verdict.max_points:g} points)\n{clean(text)}\n"})
+                                f"({verdict.points:g} / {verdict.max_points:g} points"
+                                f"{BONUS_NOTE if verdict.bonus else ''})\n{clean(text)}\n"})
     if cell.position in errors:
         outputs.append({"output_type": "stream", "name": "stderr",
                         "text": f"[autograder] this cell raised: {clean(errors[cell.position])}\n"})

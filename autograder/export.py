@@ -61,6 +61,16 @@ def export_command(assignment_id: str, output: Path, canvas: Path | None, canvas
               f"import it in Canvas (Grades > Import)")
         for warning in result.warnings:
             print(f"warning: {warning}")
+        if result.nothing_handed_in:
+            print(f"{len(result.nothing_handed_in)} student(s) handed in no notebook and got 0 in the file:")
+            for name, canvas_id in result.nothing_handed_in:
+                print(f"  {clean(name)} (ID {clean(canvas_id)})")
+        if result.above_possible:
+            maximum = result.possible or points(source.max_score + source.manual_max)
+            print(f"{len(result.above_possible)} student(s) scored above the column's Points Possible "
+                  f"({clean(maximum)}) with bonus points (extra credit); Canvas shows them above 100%:")
+            for name, canvas_id, score in result.above_possible:
+                print(f"  {clean(name)} (ID {clean(canvas_id)}): {score}")
         if result.no_submission:
             print(f"{len(result.no_submission)} student(s) in the Canvas file have no graded submission (their "
                   f"cell is left as it was):")

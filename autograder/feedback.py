@@ -49,7 +49,10 @@ def _score_line(row: Row) -> str:
         parts.append(f"bonus {points(row.bonus)} of {points(source.bonus_max)}")
     if row.penalty:
         parts.append(f"late penalty {points(row.penalty)}")
-    return (f"Score: <b>{points(row.score)} / {points(row.max_score)}</b> (" + escape("; ".join(parts)) + ")")
+    above = " Bonus points are extra credit: they count in the score, not in the maximum." \
+        if row.score > row.max_score else ""
+    return (f"Score: <b>{points(row.score)} / {points(row.max_score)}</b> (" + escape("; ".join(parts)) + ")"
+            + above)
 
 
 def render(row: Row, title: str, book_url: str) -> str:

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+import shlex
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ class Row:
     def message(self) -> str:
         parts = [self.result.message]
         if self.pending:
-            parts.append(f"{points(self.pending)} points await manual grading")
+            parts.append(f"{points(self.pending)} point{'' if self.pending == 1 else 's'} await manual grading")
         elif self.source.manual_max and any(self.marks.get(c.grade_id, Mark()).manual is not None
                                             for c in self.source.cells if c.role in (MANUAL, TASK)):
             parts.append(f"graded by hand: {points(self.manual)} of {points(self.source.manual_max)} points")
@@ -83,7 +84,7 @@ class Row:
             parts.append(f"late penalty {points(self.penalty)}")
         if self.problems:
             parts.append("OUTPUTS NOT WRITTEN: " + "; ".join(self.problems))
-        return "; ".join(parts)
+        return join_clauses(parts)
 
     def csv_row(self) -> dict[str, str]:
         r = self.result
@@ -94,6 +95,11 @@ class Row:
                   "seed": "" if r.seed is None else str(r.seed), "autograded": points(self.autograded),
                   "manual": points(self.manual), "name": self.name or r.name}
         return {key: for_csv(value) for key, value in values.items()}
+
+
+def join_clauses(parts: list[str]) -> str:
+    """Clauses joined by "; ", without the ".;" of a clause that ends a sentence."""
+    return "; ".join(part.rstrip().rstrip(".") for part in parts if part.strip())
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -162,8 +168,11 @@ def write_summary(path: Path, rows: list[Row], source: AssignmentSource, seconds
     lines = [f"# Grading summary: {source.assignment_id}", "",
              f"- submissions: {len(rows)} ({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))})",
              f"- max score: {points(max_score)} (autograded {points(source.max_score)}, graded by hand "
-             f"{points(source.manual_max)})" + (f"; bonus up to {points(source.bonus_max)}" if source.bonus_max
-                                                else "")]
+             f"{points(source.manual_max)})" + (f"; bonus up to {points(source.bonus_max)}, counted as extra "
+                                                f"credit: in every score (grades.csv, feedback, Canvas, formgrader's "
+                                                f"Code Score, nbgrader export) but in no maximum, so a score may "
+                                                f"exceed its maximum by up to {points(source.bonus_max)}"
+                                                if source.bonus_max else "")]
     if scores:
         lines += [f"- score: mean {statistics.fmean(scores):.2f}, median {points(statistics.median(scores))}, "
                   f"min {points(min(scores))}, max {points(max(scores))}",
@@ -186,7 +195,8 @@ def write_summary(path: Path, rows: list[Row], source: AssignmentSource, seconds
         lines += ["", "## Graded by hand", "",
                   "Mark these in nbgrader's formgrader: `cd` into this folder and run `jupyter lab` (or "
                   "`jupyter notebook`) from the course environment, open Nbgrader > Formgrader > Manual Grading, "
-                  "then run `python -m autograder export` to update grades.csv.", "",
+                  f"then run `python -m autograder export --assignment {source.assignment_id} --output "
+                  f"{shlex.quote(str(path.parent.resolve()))}` to update grades.csv and the feedback.", "",
                   "| cell | points | answered | marked | waiting |", "|---|---|---|---|---|"]
         for cell in manual_cells:
             answered = sum(any(m.grade_id == cell.grade_id and m.answered for m in r.manual) for r in results)
