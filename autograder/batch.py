@@ -187,6 +187,7 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     if not use_sandbox:
         print(sandbox.UNPROTECTED_WARNING.format(user=getpass.getuser()), file=sys.stderr)
     start = time.perf_counter()
+    given = submissions_of_course(Path(submissions_path))  # refused before anything is written
     check_output_folder(output, regrade)
     adopting = output.is_dir() and (output / "gradebook.db").exists() and not (output / JOURNAL_NAME).exists()
     output.mkdir(parents=True, exist_ok=True)
@@ -198,7 +199,6 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
         if journal.assignment not in (None, assignment.id):
             raise UsageError(f"{output} holds grades of {journal.assignment}; grade {assignment.id} into its own "
                              f"--output folder")
-        given = submissions_of_course(Path(submissions_path))
         for note in given.notes:
             say(note)
         due = _due_date(assignment.id, output, given.course, due_date)
