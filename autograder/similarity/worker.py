@@ -1,0 +1,71 @@
+"""Child process of autograder.similarity.engine: copydetect's work on a share of the class.
+
+Started with a fixed PYTHONHASHSEED (copydetect hashes k-grams with ``hash()``), it reads one pickled job from stdin
+and writes one pickle to stdout:
+
+* ``{"kind": "fingerprint", "template", "texts": {key: code}, "noise", "window"}`` -> ``{"made": {key:
+  CodeFingerprint}, "failed": {key: reason}}``; a text that takes longer than PER_TEXT_S is given up (its student is
+  listed as not compared, the others go on);
+* ``{"kind": "compare", "prints": {key: CodeFingerprint}, "pairs": [(a, b), ...]}`` -> ``{"pairs": [PairResult]}``.
+
+Student code is only tokenized here (Pygments), never run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import sys
+
+PER_TEXT_S = 30.0
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _OutOfTime
+
+
+def fingerprint(job: dict) -> dict:
+    import numpy as np
+    from copydetect import CodeFingerprint
+
+    template = CodeFingerprint("template.py", job["noise"], 1, fp=io.StringIO(job["template"]), language="python")
+    boilerplate = np.unique(np.array(sorted(template.hashes), dtype=np.int64))
+    made, failed = {}, {}
+    signal.signal(signal.SIGALRM, _alarm)
+    for key, text in job["texts"].items():
+        signal.setitimer(signal.ITIMER_REAL, PER_TEXT_S)
+        try:
+            made[key] = CodeFingerprint("student.py", job["noise"], job["window"], boilerplate, language="python",
+                                        fp=io.StringIO(text))
+        except _OutOfTime:
+            failed[key] = f"copydetect could not fingerprint the code within {PER_TEXT_S:.0f} s"
+        except Exception as error:  # noqa: BLE001 - one student's code never stops the others
+            failed[key] = f"copydetect could not fingerprint the code ({type(error).__name__}: {error})"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return {"made": made, "failed": failed}
+
+
+def compare(job: dict) -> dict:
+    from .engine import compare as compare_pair
+
+    return {"pairs": [compare_pair(a, b, job["prints"]) for a, b in job["pairs"]]}
+
+
+def main() -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")  # copydetect imports matplotlib.pyplot
+    job = pickle.load(sys.stdin.buffer)
+    answer = fingerprint(job) if job["kind"] == "fingerprint" else compare(job)
+    sys.stdout.buffer.write(pickle.dumps(answer))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
