@@ -1,4 +1,4 @@
-"""``python -m autograder release|grade|export|check`` (the command-line contract; see the README)."""
+"""``python -m autograder release|grade|export|check|similarity`` (the command-line contract; see the README)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code WITHOUT the bubblewrap sandbox (only for trusted submissions; "
                             "needed where bwrap is not installed)")
+    grade.add_argument("--similarity", action="store_true",
+                       help="then write the similarity report of the upload into <output>/similarity/ (see "
+                            "`similarity --help`)")
 
     export = commands.add_parser("export", help="after hand marking: rewrite grades.csv from the gradebook, and "
                                                 "fill a Canvas/Quercus gradebook export")
@@ -64,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--course-root", help="folder with exercises/ (default: this repository)")
     check.add_argument("--cell-timeout", type=float, default=300.0)
     check.add_argument("--book-url", help="where the check links to the book")
+
+    from .similarity.cli import add_similarity_parser
+
+    add_similarity_parser(commands)
     return parser
 
 
@@ -203,12 +210,20 @@ def run(args) -> int:
             print(f"{pending} submission(s) have answers to grade by hand: open formgrader in {output} (see "
                   f"summary.md), then run `python -m autograder export --assignment {assignment.id} --output "
                   f"{output}`")
+        if args.similarity:
+            from .similarity.cli import after_grade
+
+            return after_grade(assignment, Path(args.submissions), output)
         return 0
     if args.command == "export":
         from .export import export_command
 
         return export_command(args.assignment, Path(args.output), Path(args.canvas) if args.canvas else None,
                               args.canvas_column, args.book_url)
+    if args.command == "similarity":
+        from .similarity.cli import similarity_main
+
+        return similarity_main(args)
     if args.command == "check":
         from .selfcheck import self_check
 

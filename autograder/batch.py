@@ -42,7 +42,7 @@ from .submissions import Submission, discover
 
 OUTPUT_FILES = {JOURNAL_NAME, "grades.csv", "gradebook.db", "summary.md", "histogram.png", "worker.log",
                 "nbgrader_config.py", "canvas_import.csv", "nbgrader_export.csv", "feedback", "source", "release",
-                "submitted", "autograded"}
+                "submitted", "autograded", "similarity"}  # similarity/: grade --similarity's report
 
 
 def say(message: str) -> None:
