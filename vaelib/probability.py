@@ -86,14 +86,22 @@ def iwae_bound(x: torch.Tensor, encoder, decoder, n_samples: int = 16) -> torch.
 
 
 def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """log( (1/K) sum_k exp(a_k) ) along ``dim`` (K = a.shape[dim]), without underflow
+    """log( (1/M) sum_m exp(a_m) ) along ``dim`` (M = a.shape[dim]), without underflow
     or overflow.
 
-    The Monte Carlo average of probabilities exp(a_k) computed in log space, e.g. the
-    naive estimate log p(x) ~ log mean_k p(x | z_k) with z_k ~ p(z).
-    torch.logsumexp subtracts max_k a_k before exponentiating.
+    The Monte Carlo average of probabilities exp(a_m) computed in log space, e.g. the
+    naive estimate log p(x) ~ log mean_m p(x | z_m) with z_m ~ p(z).
+    torch.logsumexp subtracts max_m a_m before exponentiating.
     """
     return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
+
+
+def bits_per_dim(log_likelihood, dims: int):
+    """A log-likelihood per data point in nats, as bits per dimension: -log p / (dims ln 2).
+
+    For binary pixels, 1 bit per pixel is a fair coin. For a density (continuous data) the
+    value depends on the data's scale and can be negative."""
+    return -log_likelihood / (dims * math.log(2.0))
 
 
 def independent_pixel_logits(x_train: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,28 @@
+"""Numbers for the text: a page's prose quotes a number its cells computed, so the two cannot disagree.
+
+In a cell, ``glue("ch4-test-elbo", value)`` stores the value without showing it; the page's text writes
+{glue:text}`ch4-test-elbo:.2f` where the number belongs, and the book build (MyST-NB) pastes it there. A name
+that no cell glued fails the strict build. Outside the build (Colab, Binder, a terminal) there is nothing to paste
+into, and ``glue`` does nothing.
+"""
+
+import numbers
+
+
+def glue(name: str, value) -> None:
+    """Store ``value`` (a number, a 0-d tensor or array, or a string) under ``name`` for the page's text."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # a 0-d tensor or NumPy scalar: pasted as a plain number
+    if not isinstance(value, numbers.Real | str):
+        raise TypeError(f"glue {name!r}: a number or a string, not {type(value).__name__}")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+    elif isinstance(value, numbers.Real):
+        value = float(value)
+    try:
+        from IPython import get_ipython
+        from myst_nb import glue as myst_glue
+    except ImportError:  # no notebook build here: nothing to paste into
+        return
+    if get_ipython() is not None:
+        myst_glue(name, value, display=False)
