@@ -85,34 +85,35 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode(torch.randn(n, self.z_dim, device=device)))
 
 
-def score_function_surrogate(x, model: VAE, n_samples: int = 4,
-                             kl_weight: float = 1.0) -> torch.Tensor:
+def score_function_surrogate(x, model: VAE, n_samples: int = 4, kl_weight: float = 1.0,
+                             eps=None, baseline: bool = True) -> torch.Tensor:
     """A surrogate whose gradient is the score-function estimate of grad ELBO, averaged
     over the batch.
 
-    For each data point, ``n_samples`` codes z_1..z_S ~ q_phi(z|x) are drawn and held
+    For each data point, M = ``n_samples`` codes z_1..z_M ~ q_phi(z|x) are drawn and held
     fixed (no pathwise gradient). The reconstruction term's phi-gradient is the
-    score-function (REINFORCE) estimate (f_s - b_s) grad_phi log q_phi(z_s|x), with
-    f_s = log p_theta(x|z_s) and the baseline b_s the mean of f over the *other* S - 1
-    samples of the same data point: independent of z_s, so the estimate stays unbiased
-    (Kool et al. 2019). With S = 1 there is no baseline. The theta-gradient of
-    log p_theta(x|z_s) and the analytic KL (times ``kl_weight``) are differentiated
-    directly.
+    score-function (REINFORCE) estimate (f_m - b_m) grad_phi log q_phi(z_m|x), with
+    f_m = log p_theta(x|z_m) and the baseline b_m the mean of f over the *other* M - 1
+    samples of the same data point: independent of z_m, so the estimate stays unbiased
+    (Kool et al. 2019). With M = 1, or ``baseline`` False, b_m = 0. The theta-gradient of
+    log p_theta(x|z_m) and the analytic KL (times ``kl_weight``) are differentiated
+    directly. ``eps`` (M, batch, z_dim), if given, is the noise of the codes.
     """
     import vaelib.probability as prob
 
     mu, log_var = model.encode(x)  # (batch, z_dim) each
     with torch.no_grad():
-        eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
-        z = prob.reparameterize(mu, log_var, eps)  # (S, batch, z_dim), no grad to phi
-    log_lik = prob.bernoulli_log_likelihood(x, model.decode(z))  # (S, batch), for theta
-    log_q = prob.log_normal(z, mu, log_var)  # (S, batch), for phi through mu, log_var
+        if eps is None:
+            eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
+        z = prob.reparameterize(mu, log_var, eps)  # (M, batch, z_dim), no grad to phi
+    log_lik = prob.bernoulli_log_likelihood(x, model.decode(z))  # (M, batch), for theta
+    log_q = prob.log_normal(z, mu, log_var)  # (M, batch), for phi through mu, log_var
     signal = log_lik.detach()
-    if n_samples > 1:  # leave-one-out mean over the other samples of the same point
-        baseline = (signal.sum(0, keepdim=True) - signal) / (n_samples - 1)
+    if baseline and n_samples > 1:  # leave-one-out mean over the other samples
+        b = (signal.sum(0, keepdim=True) - signal) / (n_samples - 1)
     else:
-        baseline = torch.zeros_like(signal)
-    surrogate = log_lik + (signal - baseline) * log_q  # (S, batch)
+        b = torch.zeros_like(signal)
+    surrogate = log_lik + (signal - b) * log_q  # (M, batch)
     return (surrogate.mean(0) - kl_weight * prob.gaussian_kl(mu, log_var)).mean()
 
 
@@ -138,8 +139,9 @@ def train_vae(
 ) -> dict[str, list[float]]:
     """Maximise the ELBO with Adam.
 
-    ``estimator`` is "pathwise" (reparameterization) or "score_function"
-    (:func:`score_function_surrogate` with ``score_samples`` samples per image).
+    ``estimator`` is "pathwise" (reparameterization, one code per image; ``score_samples``
+    is not used) or "score_function" (:func:`score_function_surrogate` with
+    ``score_samples`` codes per image).
     ``kl_weight(epoch)``, if given, multiplies the KL term during training (e.g.
     :func:`kl_warmup`); the recorded ELBOs always use weight 1. Returns per-epoch means
     in nats per image: ``train_elbo`` (the epoch's mini-batches, one sample each) and,
