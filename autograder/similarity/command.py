@@ -36,7 +36,7 @@ class SimilarityResult:
     students: list  # StudentCode | Unreadable, this class first, then the archives
     pairs: list[engine.PairResult]
     failed: dict[str, str] = field(default_factory=dict)  # key -> why copydetect could not fingerprint it
-    seconds: float = 0.0
+    seconds: float = 0.0  # reading, fingerprinting and comparing (the report's own writing not included)
 
 
 def say(message: str) -> None:
@@ -122,7 +122,7 @@ def run_similarity(assignment: Assignment, submissions: Path, output: Path, arch
     pairs = list(itertools.combinations([s.key for s in current], 2))
     pairs += [(a.key, b.key) for a in current for b in archived]
     say(f"comparing {len(pairs):,} pair(s)")
-    results = engine.compare_all(pairs, prints, workers=max(1, workers))
+    results = engine.compare_all(pairs, prints)
     results.sort(key=lambda r: (-r.score, -min(r.share_a, r.share_b), r.a, r.b))
     result = SimilarityResult(output, students, results, failed, time.perf_counter() - start)
     output.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,9 @@ match) and dead code only adds unmatched text.
 
 Winnowing picks fingerprints by their hash values, and copydetect hashes with Python's ``hash()``, which is salted
 per process: so that the same submissions give the same scores on every run, the fingerprints are made in child
-processes with a fixed ``PYTHONHASHSEED`` (python -m autograder.similarity.worker). Comparing uses no hashing:
-only pairs that share a fingerprint are compared (the others score 0), in child processes for a large class.
+processes with a fixed ``PYTHONHASHSEED`` (python -m autograder.similarity.worker), two at a time. Comparing
+uses no hashing; it runs here, on the fingerprints the children made (:func:`compare_fast`: copydetect's
+compare_files with numpy set operations in place of its Python loop over the shared hashes, the same results).
 
 A pair's score is the larger of the two shares "this student's fingerprinted code that the other's matches",
 where code shorter than MIN_CODE filtered characters counts as MIN_CODE long: two near-empty notebooks that share
@@ -20,6 +21,7 @@ one short standard line (``return 0.5 * (mu**2 + ...).sum(-1)``) do not top the 
 
 from __future__ import annotations
 
+import bisect
 import os
 import pickle
 import subprocess
@@ -33,7 +35,6 @@ GUARANTEE = 30  # copydetect's guarantee threshold: longer shared stretches are 
 MIN_CODE = 200  # filtered characters; a full ps3 answer has 640-1,000
 HASH_SEED = "20261205"
 CHILD_TIMEOUT_S = 1800
-IN_PROCESS_PAIRS = 3000  # fewer pairs than this are compared here (a child costs about 1 s to start)
 
 
 @dataclass
@@ -80,7 +81,7 @@ def fingerprints(texts: dict[str, str], template: str, workers: int = 2) -> tupl
     key -> why. ``workers`` child processes share the texts."""
     keys = sorted(texts)
     chunks = [keys[i::workers] for i in range(max(1, min(workers, len(keys))))]
-    jobs = [{"kind": "fingerprint", "template": template, "texts": {k: texts[k] for k in chunk}, "noise": NOISE,
+    jobs = [{"template": template, "texts": {k: texts[k] for k in chunk}, "noise": NOISE,
              "window": GUARANTEE - NOISE + 1} for chunk in chunks]
     made, failed = {}, {}
     for answer in _run_children(jobs):
@@ -89,53 +90,15 @@ def fingerprints(texts: dict[str, str], template: str, workers: int = 2) -> tupl
     return made, failed
 
 
-def sharing_pairs(pairs: list[tuple[str, str]], prints: dict) -> set[tuple[str, str]]:
-    """The pairs whose fingerprints share at least one hash (every other pair scores 0 without comparing): one
-    sparse product of the students-by-fingerprints matrix."""
-    from scipy import sparse
-
-    keys = sorted({k for pair in pairs for k in pair if k in prints})
-    row_of = {key: row for row, key in enumerate(keys)}
-    column_of: dict[int, int] = {}
-    rows, columns = [], []
-    for key in keys:
-        for value in prints[key].hashes:
-            rows.append(row_of[key])
-            columns.append(column_of.setdefault(int(value), len(column_of)))
-    if not columns:
-        return set()
-    matrix = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, columns)),
-                               shape=(len(keys), len(column_of)))
-    shared = (matrix @ matrix.T).tocsr()
-    return {(a, b) for a, b in pairs if a in row_of and b in row_of and shared[row_of[a], row_of[b]] > 0}
-
-
-def compare_all(pairs: list[tuple[str, str]], prints: dict, workers: int = 2) -> list[PairResult]:
-    """Every pair's PairResult (a pair with a side missing from ``prints`` scores 0), in the order given. Pairs
-    that share fingerprints are compared by copydetect, in ``workers`` child processes when there are many."""
-    todo = sharing_pairs(pairs, prints)
-    found: dict[tuple[str, str], PairResult] = {}
-    ordered = [pair for pair in pairs if pair in todo]
-    if workers > 1 and len(ordered) >= IN_PROCESS_PAIRS:
-        chunks = [ordered[i::workers] for i in range(workers)]
-        jobs = [{"kind": "compare", "pairs": chunk,
-                 "prints": {k: prints[k] for k in {k for pair in chunk for k in pair}}} for chunk in chunks]
-        for answer in _run_children(jobs):
-            found.update({(r.a, r.b): r for r in answer["pairs"]})
-    else:
-        found.update({pair: compare(*pair, prints) for pair in ordered})
-    return [found.get(pair) or PairResult(pair[0], pair[1], 0.0, 0.0, 0.0, [], []) for pair in pairs]
-
-
-def compare(a: str, b: str, prints: dict) -> PairResult:
-    """One pair, by copydetect's compare_files."""
+def compare(a: str, b: str, fingerprints: dict) -> PairResult:
+    """One pair by copydetect's own compare_files (the reference :func:`compare_fast` must equal)."""
     from copydetect import compare_files
 
-    overlap, (similarity_a, similarity_b), (slices_a, slices_b) = compare_files(prints[a], prints[b])
+    overlap, (similarity_a, similarity_b), (slices_a, slices_b) = compare_files(fingerprints[a], fingerprints[b])
     if overlap == 0 or len(slices_a) == 0 or len(slices_a[0]) == 0:
         return PairResult(a, b, 0.0, 0.0, 0.0, [], [])
-    share_a = _share(similarity_a, prints[a])
-    share_b = _share(similarity_b, prints[b])
+    share_a = _share(similarity_a, fingerprints[a])
+    share_b = _share(similarity_b, fingerprints[b])
     return PairResult(a, b, max(share_a, share_b), share_a, share_b, _spans(slices_a), _spans(slices_b))
 
 
@@ -144,6 +107,65 @@ def _share(similarity: float, fingerprint) -> float:
     filtered characters counted as MIN_CODE long."""
     coverage = float(fingerprint.token_coverage)
     return float(min(1.0, similarity * coverage / max(coverage, MIN_CODE))) if coverage else 0.0
+
+
+class Prints:
+    """One student's copydetect fingerprint, held as plain Python sets, dicts and lists: a pair's comparison then
+    costs tens of microseconds instead of the hundreds that compare_files' small numpy operations take."""
+
+    def __init__(self, fingerprint):
+        self.fingerprint = fingerprint
+        self.k = int(fingerprint.k)
+        self.positions = {int(h): sorted(int(p) for p in positions) for h, positions in fingerprint.hash_idx.items()}
+        self.hashes = frozenset(self.positions)
+        offsets = np.asarray(fingerprint.offsets)
+        self.offset_at = offsets[:, 0].tolist() if len(offsets) else []
+        self.removed = offsets[:, 1].tolist() if len(offsets) else []
+        self.coverage = float(fingerprint.token_coverage)
+        self.has_code = len(fingerprint.filtered_code) > 0
+
+    def slices(self, shared) -> tuple[float, list[tuple[int, int]]]:
+        """(copydetect's similarity, the matched ranges of the original text) for the ``shared`` hashes, as
+        compare_files computes them: positions closer than k merge into one slice, each slice ends k after its last
+        position, and slice ends are moved back into the original text by the characters filtering removed."""
+        positions = sorted(p for h in shared for p in self.positions[h])
+        runs, start, last = [], positions[0], positions[0]
+        for position in positions[1:]:
+            if position - last > self.k - 1:
+                runs.append((start, last + self.k))
+                start = position
+            last = position
+        runs.append((start, last + self.k))
+        overlap = sum(end - begin for begin, end in runs)
+        similarity = overlap / self.coverage if self.has_code else 0.0
+        if not self.offset_at:
+            return similarity, runs
+        top = len(self.offset_at) - 1
+
+        def moved(index: int) -> int:
+            return index + self.removed[min(bisect.bisect_left(self.offset_at, index), top)]
+
+        return similarity, [(moved(begin), moved(end)) for begin, end in runs]
+
+
+def compare_fast(a: str, b: str, prints: dict[str, Prints]) -> PairResult:
+    """What :func:`compare` gives (copydetect's compare_files), computed on :class:`Prints`; tests/test_similarity.py
+    checks that both give the same result on every pair of the committed cases."""
+    left, right = prints[a], prints[b]
+    shared = left.hashes & right.hashes
+    if not shared:
+        return PairResult(a, b, 0.0, 0.0, 0.0, [], [])
+    similarity_a, spans_a = left.slices(shared)
+    similarity_b, spans_b = right.slices(shared)
+    share_a, share_b = _share(similarity_a, left.fingerprint), _share(similarity_b, right.fingerprint)
+    return PairResult(a, b, max(share_a, share_b), share_a, share_b, spans_a, spans_b)
+
+
+def compare_all(pairs: list[tuple[str, str]], fingerprints: dict) -> list[PairResult]:
+    """Every pair's PairResult, in the order given (a pair with a side missing from ``fingerprints`` scores 0)."""
+    prints = {key: Prints(fingerprint) for key, fingerprint in fingerprints.items()}
+    return [compare_fast(a, b, prints) if a in prints and b in prints else PairResult(a, b, 0.0, 0.0, 0.0, [], [])
+            for a, b in pairs]
 
 
 def _spans(slices: np.ndarray) -> list[tuple[int, int]]:

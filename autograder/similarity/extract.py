@@ -16,6 +16,7 @@ A notebook that cannot be read is listed with the reason (:class:`Unreadable`), 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +46,12 @@ class StudentCode:
     notes: list[str] = field(default_factory=list)
     name: str = ""  # the student's name where the download carries one (Canvas)
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
+        """The code the tool reads (computed once, after extraction: lines do not change afterwards)."""
         return "".join(line.text + "\n" for line in self.lines)
 
+    @functools.cached_property
     def line_starts(self) -> list[int]:
         """The character offset at which each line of :attr:`text` starts (for mapping matches to lines)."""
         starts, offset = [], 0
@@ -56,6 +59,19 @@ class StudentCode:
             starts.append(offset)
             offset += len(line.text) + 1
         return starts
+
+    @functools.cached_property
+    def code_chars(self) -> tuple[list[int], list[int]]:
+        """(offset, line index) of every character of :attr:`text` that is not a space, in order. Every line holds
+        one (blank lines are dropped), so a matched range covers exactly the lines from its first such character's
+        to its last's."""
+        offsets, lines = [], []
+        for index, start in enumerate(self.line_starts):
+            for column, character in enumerate(self.lines[index].text):
+                if not character.isspace():
+                    offsets.append(start + column)
+                    lines.append(index)
+        return offsets, lines
 
 
 @dataclass(frozen=True)

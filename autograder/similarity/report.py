@@ -31,17 +31,12 @@ def _h(value) -> str:
 
 def matched_line_indexes(code: StudentCode, spans: list[tuple[int, int]]) -> list[int]:
     """Indexes (into code.lines) of the lines holding a matched character that is not a space."""
-    starts = code.line_starts()
-    text = code.text
+    offsets, lines = code.code_chars
     found: set[int] = set()
     for start, end in spans:
-        first = max(0, bisect.bisect_right(starts, start) - 1)
-        last = max(0, bisect.bisect_right(starts, max(start, end - 1)) - 1)
-        for index in range(first, min(last, len(starts) - 1) + 1):
-            line_start = starts[index]
-            line_end = line_start + len(code.lines[index].text)
-            if text[max(start, line_start):min(end, line_end)].strip():
-                found.add(index)
+        first, last = bisect.bisect_left(offsets, start), bisect.bisect_left(offsets, end)
+        if last > first:
+            found.update(range(lines[first], lines[last - 1] + 1))
     return sorted(found)
 
 
@@ -118,7 +113,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 @media (max-width: 60rem) { .sides { grid-template-columns: 1fr; } }
 pre { background: #f6f6f6; padding: .5rem; overflow-x: auto; font-size: .85rem; line-height: 1.35; margin: 0; }
 mark { background: #ffd37a; } .ln { color: #888; user-select: none; } .cell { color: #1a5fb4; font-weight: bold; }
-section.pair { border-top: 1px solid #ccc; margin-top: 1.5rem; }
+section.pair { border-top: 1px solid #ccc; margin-top: 1.5rem; } .wide { overflow-x: auto; }
+.sides > div { min-width: 0; }
 """
 
 
@@ -154,17 +150,17 @@ HOW = ("Each student's own code is taken from the notebook: the answer cells (th
 def _pair_table(shown, codes) -> list[str]:
     if not shown:
         return ["<h2>Top pairs</h2><p>No two submissions share code beyond the template.</p>"]
-    rows = ["<h2>Top pairs</h2><table><thead><tr><th>#</th><th>student a</th><th>student b</th><th>score</th>"
-            "<th>share of a</th><th>share of b</th><th>matched lines of a</th><th>matched lines of b</th></tr>"
-            "</thead><tbody>"]
+    rows = ['<h2>Top pairs</h2><div class="wide"><table><thead><tr><th>#</th><th>student a</th><th>student b</th>'
+            "<th>score</th><th>share of a</th><th>share of b</th><th>matched lines of a</th>"
+            "<th>matched lines of b</th></tr></thead><tbody>"]
     for rank, pair in enumerate(shown, 1):
         a, b = codes[pair.a], codes[pair.b]
+        lines_a, lines_b = matched_line_indexes(a, pair.spans_a), matched_line_indexes(b, pair.spans_b)
         rows.append(f'<tr><td class="num"><a href="#pair-{rank}">{rank}</a></td><td>{_h(_who(a))}</td>'
                     f'<td>{_h(_who(b))}</td><td class="num">{pair.score:.2f}</td><td class="num">{pair.share_a:.2f}'
-                    f'</td><td class="num">{pair.share_b:.2f}</td>'
-                    f"<td>{_h(describe_lines(a, matched_line_indexes(a, pair.spans_a)))}</td>"
-                    f"<td>{_h(describe_lines(b, matched_line_indexes(b, pair.spans_b)))}</td></tr>")
-    rows.append("</tbody></table>")
+                    f'</td><td class="num">{pair.share_b:.2f}</td><td class="num">{len(lines_a)} of '
+                    f'{len(a.lines)}</td><td class="num">{len(lines_b)} of {len(b.lines)}</td></tr>')
+    rows.append("</tbody></table></div>")
     return rows
 
 
@@ -175,8 +171,11 @@ def _who(code: StudentCode) -> str:
 
 def _pair_section(rank: int, pair, codes) -> str:
     a, b = codes[pair.a], codes[pair.b]
+    where_a = describe_lines(a, matched_line_indexes(a, pair.spans_a))
+    where_b = describe_lines(b, matched_line_indexes(b, pair.spans_b))
     return (f'<section class="pair" id="pair-{rank}"><h3>#{rank}: {_h(_who(a))} and {_h(_who(b))}: score '
-            f"{pair.score:.2f}</h3><div class=\"sides\">"
+            f"{pair.score:.2f}</h3><p>Matched lines (cell: line numbers in the student's cell): "
+            f"<b>{_h(a.key)}</b> {_h(where_a)}; <b>{_h(b.key)}</b> {_h(where_b)}.</p><div class=\"sides\">"
             f"<div><h4>{_h(_who(a))}</h4>{highlighted(a, pair.spans_a)}</div>"
             f"<div><h4>{_h(_who(b))}</h4>{highlighted(b, pair.spans_b)}</div></div></section>")
 
