@@ -6,8 +6,9 @@
 * for each of them, one copy per disguise of disguises.py (``<student>__<disguise>``, ``__all`` combining every
   disguise): the copier starts from the student's notebook and disguises every answer cell; the ``reorder`` and
   ``all`` copies also move the answer cells around in the notebook (grading matches cells by id, not by place);
-* two blank notebooks (the release as handed out; one saved again with outputs and the cell order of a student who
-  ran a few cells).
+* four blank notebooks: the release as handed out; saved again with outputs and an empty cell added; and twice the
+  release with every cell's nbgrader metadata lost (as when a student pastes the cells into a new notebook: every
+  cell, the instructor's included, then counts as the student's own), once with the cells' outputs.
 
 A student's family is the student and their copies: a pair of one family is a copy pair, a pair of two families is
 independent. Every notebook here would be graded like a real submission (tests/test_similarity_cases.py checks the
@@ -31,7 +32,7 @@ from students import ASSIGNMENT, FUNCTIONS, ROOT, STUDENTS, body_lines  # noqa: 
 
 RELEASE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 STUB_BODY = ["    # YOUR CODE HERE", "    raise NotImplementedError()"]
-BLANKS = ("blank_1", "blank_2")
+BLANKS = ("blank_1", "blank_2", "blank_3", "blank_4")
 
 
 def release() -> dict:
@@ -108,6 +109,13 @@ def write_cases(target: Path) -> list[str]:
     blank["cells"].insert(2, {"cell_type": "code", "metadata": {}, "source": "", "outputs": [],
                               "execution_count": None})
     put(BLANKS[1], blank)
+    stripped = release()
+    for cell in stripped["cells"]:
+        cell["metadata"] = {}
+    put(BLANKS[2], stripped)
+    for cell in blank["cells"]:
+        cell["metadata"] = {}
+    put(BLANKS[3], blank)
     return written
 
 
