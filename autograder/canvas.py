@@ -32,6 +32,7 @@ class CanvasResult:
     nothing_handed_in: list[tuple[str, str]] = field(default_factory=list)  # (name, ID) given 0: no notebook
     above_possible: list[tuple[str, str, str]] = field(default_factory=list)  # (name, ID, score) over the maximum
     possible: str = ""  # the column's Points Possible in Canvas
+    names: dict[str, str] = field(default_factory=dict)  # Canvas ID -> the Student column ("Smith, Ann")
     warnings: list[str] = field(default_factory=list)
 
 
@@ -104,6 +105,7 @@ def fill(canvas_path: Path, rows: list[Row], assignment_id: str, column_name: st
         line[column] = points(row.score)
         seen.add(canvas_id)
         result.filled.append(canvas_id)
+        result.names[canvas_id] = line[student_column].strip()
         if row.result.status == "missing":
             result.nothing_handed_in.append((line[student_column], canvas_id))
         maximum = _number(result.possible) if result.possible else row.max_score

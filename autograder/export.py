@@ -59,6 +59,11 @@ def export_command(assignment_id: str, output: Path, canvas: Path | None, canvas
         result = fill(canvas, rows, assignment_id, canvas_column, destination)
         print(f"wrote {destination}: column {result.column!r} filled for {len(result.filled)} student(s); "
               f"import it in Canvas (Grades > Import)")
+        from .gradebook import set_names
+
+        named = set_names(output / "gradebook.db", {key: clean(name) for key, name in result.names.items()})
+        if named:
+            print(f"formgrader now shows the Canvas names of {named} student(s) (Student column)")
         for warning in result.warnings:
             print(f"warning: {warning}")
         if result.nothing_handed_in:

@@ -129,6 +129,23 @@ def test_canvas_import_fills_the_column_and_lists_the_unmatched(loop):
     assert "Eve, No Submission (ID 1006)" in exported.stdout  # a student without a submission
     assert "1 graded submission(s) match no student ID of the Canvas file:\n  1005" in exported.stdout
     assert "warning" not in exported.stdout  # Points Possible equals max_score
+    # a 0 for handing in nothing is named, and so is a score above Points Possible (the bonus)
+    assert "1 student(s) handed in no notebook and got 0 in the file:\n  =Dave HYPERLINK(1) (ID 1004)" in \
+        exported.stdout
+    assert "1 student(s) scored above the column's Points Possible (7)" in exported.stdout
+    assert "Smith, Ann (ID 1001): 7.5" in exported.stdout
+
+
+def test_export_gives_formgrader_the_canvas_names(loop):
+    """formgrader shows "last, first": the Canvas file's names replace the file-name names ("smithann")."""
+    _, out, _, exported = loop
+    from nbgrader.api import Gradebook
+
+    assert "formgrader now shows the Canvas names of 4 student(s)" in exported.stdout
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gradebook:
+        names = {s.id: (s.last_name, s.first_name) for s in gradebook.students}
+    assert names["1001"] == ("Smith", "Ann") and names["1002"] == ("Jones", "Bob")
+    assert names["1005"] == ("franknotincanvas", "")  # not in the Canvas file: the file name's name, never None
 
 
 def test_canvas_column_choice(loop):
