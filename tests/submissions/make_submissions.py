@@ -36,7 +36,8 @@ from alternatives import ALTERNATIVES  # noqa: E402, I001
 from mutants import MUTANTS  # noqa: E402
 from variants import Variant  # noqa: E402  (the sibling modules, imported by path)
 
-ASSIGNMENTS = ("ps1_likelihood", "ps2_autoencoders", "ps3_elbo", "ps4_gradients")
+# every assignment of the course: solutions/<id>/<id>.ipynb (never a list kept by hand)
+ASSIGNMENTS = tuple(sorted(p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()))
 SETUP_CELL = "setup"
 
 __all__ = ["ALTERNATIVES", "ASSIGNMENTS", "MUTANTS", "Variant", "apply_replacement", "load_solution",
