@@ -106,3 +106,83 @@ def test_text_repr_aligns_columns():
 def test_bad_tables_are_refused_with_a_reason(columns, rows, caption, formats, message):
     with pytest.raises(ValueError, match=message):
         result_table(columns, rows, caption, formats)
+
+
+# ------------------------------------------------------------------------------------------- figure audit
+
+@pytest.fixture
+def book_style():
+    import matplotlib
+
+    from vaelib.figure_style import book_figures
+
+    saved = matplotlib.rcParams.copy()
+    book_figures()  # outside IPython: the style only
+    yield
+    matplotlib.rcParams.update(saved)
+
+
+def audit(fig) -> dict:
+    import json
+
+    import matplotlib.pyplot as plt
+
+    from vaelib.figure_style import figure_png, png_metadata
+
+    metadata = png_metadata(figure_png(fig))
+    plt.close(fig)
+    return {"pt": float(metadata["vaelib:min-text-pt"]), "dpi": float(metadata["vaelib:dpi"]),
+            "colour_only": json.loads(metadata["vaelib:colour-only"])}
+
+
+def test_png_records_the_smallest_drawn_text_and_the_resolution(book_style):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="a")
+    assert audit(fig) == {"pt": 10.0, "dpi": 100.0, "colour_only": []}  # tick labels, the book's smallest
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="a")
+    ax.legend(fontsize=7)
+    ax.text(0.5, 0.5, "   ", fontsize=4)  # blank text draws nothing and does not count
+    assert audit(fig)["pt"] == 7.0
+
+
+def test_series_told_apart_by_colour_only_are_reported(book_style):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], "-", color="tab:red", label="warm-up")
+    ax.plot([0, 1], [1, 0], "-", color="tab:green", label="plain")
+    problems = audit(fig)["colour_only"]
+    assert len(problems) == 1 and "'warm-up' and 'plain'" in problems[0]
+
+    fig, ax = plt.subplots()  # the book's cycle gives each series its own line style
+    ax.plot([0, 1], [0, 1], color="tab:red", label="warm-up")
+    ax.plot([0, 1], [1, 0], color="tab:green", label="plain")
+    ax.plot([0, 1], [1, 1], "-", color="0.85", label="light grey, far from red in greyscale")
+    ax.plot([0, 1], [0.5, 0.5], "o", color="tab:blue", label="markers")
+    ax.plot([0, 1], [0.2, 0.2], "-", color="tab:red", label="_hidden helper line")
+    assert audit(fig)["colour_only"] == []
+
+
+def test_categories_need_a_direct_label_each(book_style):
+    import matplotlib.pyplot as plt
+
+    from vaelib.plotting import latent_scatter
+
+    codes, labels = np.random.default_rng(0).normal(size=(50, 2)), np.arange(50) % 5
+    fig, ax = plt.subplots()
+    ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10")
+    assert "5 categories" in audit(fig)["colour_only"][0]
+    fig, ax = plt.subplots()
+    latent_scatter(codes, labels, ax=ax)
+    assert audit(fig)["colour_only"] == []
+    assert sorted(t.get_text() for t in ax.texts) == ["0", "1", "2", "3", "4"]
+
+
+def test_png_metadata_rejects_other_files():
+    from vaelib.figure_style import png_metadata
+
+    with pytest.raises(ValueError, match="not a PNG"):
+        png_metadata(b"GIF89a")

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 
 
@@ -100,12 +101,17 @@ def image_grid(images, n_rows: int, shape=(8, 8), ax=None, title: str | None = N
 
 
 def latent_scatter(codes, labels, ax=None, title: str | None = None, size: float = 6):
-    """Scatter 2-D codes coloured by digit label (``size``: marker area), with a colour bar of the labels."""
+    """Scatter 2-D codes coloured by digit label (``size``: marker area), each digit also written at the median of
+    its codes, so the classes can be told apart without colour (greyscale, colour blindness)."""
     ax = ax or plt.gca()
     codes = np.asarray(codes.detach().cpu() if hasattr(codes, "detach") else codes)
     labels = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels)
-    scatter = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=size, vmin=-0.5, vmax=9.5)
-    ax.figure.colorbar(scatter, ax=ax, ticks=range(10), label="digit")
+    ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=size, vmin=-0.5, vmax=9.5)
+    outline = [patheffects.withStroke(linewidth=3, foreground="white")]
+    for digit in np.unique(labels):
+        centre = np.median(codes[labels == digit], axis=0)
+        ax.text(*centre, str(digit), ha="center", va="center", fontsize=12, fontweight="bold",
+                path_effects=outline, zorder=3)
     if title:
         ax.set_title(title)
     return ax
