@@ -14,7 +14,7 @@ lowest score of each disguise against its original; once with each tool's own sc
 
 Usage (compare50 needs a virtual environment of its own, see bench/similarity_compare50.py):
 
-    .venv/bin/python bench/similarity_tools.py --compare50-python /tmp/compare50-venv/bin/python
+    .venv/bin/python bench/similarity_tools.py --compare50-python /tmp/compare50-venv/bin/python [--hash-seed N]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import argparse
 import io
 import itertools
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,31 @@ def copydetect_rows(docs: Path, texts: dict[str, str]) -> tuple[list[dict], floa
     return rows, time.perf_counter() - start
 
 
+def blank_pair_without_template(cases: Path, docs: Path, compare50_python: str | None) -> dict[str, float]:
+    """What each tool scores two blank notebooks (blank_1, blank_3) when the template is NOT removed: every code
+    cell as handed out, no boilerplate/distro. Why the template must go."""
+    texts = {}
+    for name in ("blank_1", "blank_3"):
+        notebook = json.loads((cases / name / f"{ASSIGNMENT}.ipynb").read_text())
+        texts[name] = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+        (docs / "subs" / name).mkdir(parents=True)
+        (docs / "subs" / name / "code.py").write_text(texts[name])
+    (docs / "distro").mkdir()
+    (docs / "distro" / "template.py").write_text("\n")
+    from copydetect import CodeFingerprint, compare_files
+
+    prints = [CodeFingerprint(f"{n}.py", 25, 6, fp=io.StringIO(t)) for n, t in texts.items()]
+    scores = {"copydetect 0.5.0": float(max(compare_files(*prints)[1]))}
+    if compare50_python:
+        out = docs / "compare50.json"
+        subprocess.run([compare50_python, str(ROOT / "bench" / "similarity_compare50.py"), str(docs), str(out)],
+                       check=True)
+        row = json.loads(out.read_text())["rows"][0]
+        scores["compare50 1.2.15"] = max(coverage(texts[row["a"]], row["spans_a"]),
+                                         coverage(texts[row["b"]], row["spans_b"]))
+    return scores
+
+
 def coverage(text: str, spans: list) -> float:
     """Share of the non-space characters of ``text`` inside ``spans``."""
     covered = bytearray(len(text))
@@ -110,7 +136,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--compare50-python", help="a Python with compare50 installed (else compare50 is skipped)")
     parser.add_argument("--json", help="also write the measurements here")
+    parser.add_argument("--hash-seed", default="20261205",
+                        help="PYTHONHASHSEED for both tools (they pick fingerprints by hash(); default: the one "
+                             "autograder.similarity uses)")
     args = parser.parse_args()
+    if os.environ.get("PYTHONHASHSEED") != args.hash_seed:  # both tools hash with hash(): fix its salt, run again
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, PYTHONHASHSEED=args.hash_seed))
+    print(f"PYTHONHASHSEED={args.hash_seed}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="similarity-tools-") as tmp:
         tmp = Path(tmp)
@@ -128,6 +160,7 @@ def main() -> None:
                             str(tmp / "docs"), str(out)], check=True)
             data = json.loads(out.read_text())
             tools["compare50 1.2.15"] = (data["rows"], data["seconds"], lambda r: r["score"])
+        blank = blank_pair_without_template(tmp / "cases", tmp / "docs-raw", args.compare50_python)
         for tool, (rows, seconds, native) in tools.items():
             for r in rows:
                 r["cover_a"] = coverage(texts[r["a"]], r["spans_a"])
@@ -136,6 +169,9 @@ def main() -> None:
                              "common score (max side)": measure(rows, lambda r: max(r["cover_a"], r["cover_b"])),
                              "common score (mean)": measure(rows, lambda r: (r["cover_a"] + r["cover_b"]) / 2)}
     print_table(results)
+    print("\nTwo blank notebooks (blank_1, blank_3) with the template NOT removed (common score, max side): "
+          + ", ".join(f"{tool} {score:.2f}" for tool, score in blank.items()))
+    results["blank pair without template removal"] = blank
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
