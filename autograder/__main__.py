@@ -62,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--canvas-column", help="the Canvas column to fill (default: the one naming the assignment)")
     export.add_argument("--book-url", help="where feedback links to the book")
 
+    new = commands.add_parser("new", help="write the files of a new exercise to fill in (see the guide 'Adding "
+                                          "an exercise')")
+    new.add_argument("assignment", nargs="?", help="the new assignment's id, e.g. ps5_kl")
+    new.add_argument("--function", action="append", default=[], metavar="NAME",
+                     help="a graded function: NAME or \"NAME(arg, ...)\" (repeatable)")
+    new.add_argument("--title", help="the problem set's title, e.g. \"Problem set 5: the KL divergence\"")
+    new.add_argument("--section", action="append", default=[], metavar="LABEL",
+                     help="the book section a failed check sends the student to (repeatable; see --sections)")
+    new.add_argument("--points", type=float, default=2.0, help="points of each test cell (default 2)")
+    new.add_argument("--written-points", type=float, default=2.0, help="points of the written answer (default 2)")
+    new.add_argument("--sections", action="store_true", help="list the book sections feedback can link to, and stop")
+    new.add_argument("--course-root", help="where solutions/ is (default: this repository)")
+
     check = commands.add_parser("check", help="self-check a notebook with its visible tests")
     check.add_argument("notebook")
     check.add_argument("--course-root", help="folder with exercises/ (default: this repository)")
@@ -157,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
+    from .course import REPO_ROOT as REPO
     from .course import UsageError
 
     if args.command == "release":
@@ -224,6 +238,21 @@ def run(args) -> int:
         from .similarity.cli import similarity_main
 
         return similarity_main(args)
+    if args.command == "new":
+        from .scaffold import describe_sections, new_assignment
+
+        if args.sections:
+            print(describe_sections())
+            return 0
+        if not args.assignment:
+            raise UsageError("give the new assignment's id: python -m autograder new ps5_kl --function NAME")
+        written = new_assignment(args.assignment, args.function, args.title, args.section, args.points,
+                                 args.written_points, course_root=Path(args.course_root or REPO))
+        print("wrote:\n" + "\n".join(f"  {path}" for path in written))
+        print(f"Fill in every TODO (the guide 'Adding an exercise' says how), then run\n"
+              f"  .venv/bin/python -m autograder release {args.assignment}\n"
+              f"  .venv/bin/python -m pytest tests/test_assignment_completeness.py -k {args.assignment}")
+        return 0
     if args.command == "check":
         from .selfcheck import self_check
 

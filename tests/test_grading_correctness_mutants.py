@@ -9,13 +9,11 @@ order the tests run in.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from autograder.judging import JUDGES
 from tests.submissions.harness import argument_for, run_check, variant_namespace
-from tests.submissions.make_submissions import ASSIGNMENTS, MUTANTS, apply_replacement, load_solution
+from tests.submissions.make_submissions import MUTANTS, apply_replacement, load_solution
 from tests.test_assignments_solutions import graded_cells, parsed_checks
 
 GRADING_SEEDS = range(101, 121)  # 20
@@ -34,8 +32,7 @@ def checks_of_cell(assignment: str, check_name: str) -> set[str]:
 
 def test_there_are_enough_realistic_mutants():
     assert len({m.name for m in MUTANTS}) == len(MUTANTS)
-    per_assignment = Counter(m.assignment for m in MUTANTS)
-    assert all(per_assignment[a] >= 12 for a in ASSIGNMENTS), per_assignment
+    # how many each assignment needs (one per check at least): tests/test_assignment_completeness.py says it
     text = " ".join(m.description.lower() for m in MUTANTS)
     for bug in ("missing kl", "wrong sign", "without the 1/2", "sigma used where sigma^2", "sigma^2 used where sigma",
                 "log sigma vs log sigma^2", ".detach()", "torch.no_grad", "missing f(z)", "missing the score",
