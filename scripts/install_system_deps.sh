@@ -2,6 +2,10 @@
 # System packages the tests use: Debian's chromium (browser test) and bubblewrap (grading sandbox).
 # Installs them when missing and we are root; otherwise says what is missing (those tests then skip).
 set -eo pipefail
+# axe-core (npm registry, into .cache/axe-core) for the accessibility browser test
+if command -v npm >/dev/null 2>&1; then
+  bash "$(dirname "$0")/install_axe.sh" || echo "WARNING: axe-core could not be installed (npm registry)" >&2
+fi
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
