@@ -25,7 +25,7 @@ from tests.submissions.make_submissions import MUTANTS, judge_module_mutants
 ROOT = Path(__file__).resolve().parents[1]
 WHY = {
     "settings": "the title heads the feedback and summary; the limits stop a notebook that never ends",
-    "todo": "it is a placeholder `python -m autograder new` left there",
+    "todo": "`python -m autograder new` left them",
     "check": "a test cell's check() calls the probe (student side: draws the cases, calls the function) and the "
              "judge of that name (grader side: decides)",
     "hidden": "the visible check runs on fixed cases the student sees; the hidden one on cases drawn when grading, "
@@ -44,7 +44,7 @@ def _placeholders(path: Path) -> list[str]:
         return []
     found = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if re.search(r"\bTODO\b", line):
+        if re.search(r"\bTODO\b|\btodo\(", line):
             found.append(f"{path.relative_to(ROOT)} line {number}: {line.strip()[:110]}")
     return found
 
@@ -77,7 +77,9 @@ def missing_pieces(assignment: str) -> list[str]:
     todos = _notebook_placeholders(notebook) + _placeholders(cases) + _placeholders(judges)
     if config is not None and "TODO" in config.title:
         todos.append(f"autograder/assignments.py: the title of {assignment} ({config.title!r})")
-    problems += [f"still to write, {todo} ({WHY['todo']})" for todo in todos]
+    if todos:
+        problems.append(f"placeholders still to fill in ({WHY['todo']}; each says what goes there):\n    "
+                        + "\n    ".join(todos))
 
     source = load_source(assignment, notebook, released if released.is_file() else notebook)
     checks = []
