@@ -18,7 +18,7 @@ from autograder.course import REPO_ROOT, find_assignment
 from autograder.similarity import engine
 from autograder.similarity.command import run_similarity
 from autograder.similarity.extract import Line, StudentCode, Template, own_lines, student_code
-from autograder.similarity.report import matched_line_indexes, render_html
+from autograder.similarity.report import render_html
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "similarity"))
 
@@ -103,7 +103,7 @@ def test_the_report_is_a_screening_aid_with_the_top_pairs_side_by_side(cases_rep
 
 
 @pytest.mark.slow  # shares one run on the 48 committed cases (about 10 s)
-def test_fast_comparison_equals_copydetects_compare_files(cases_report, template):
+def test_fast_comparison_equals_copydetects_compare_files(cases_report, template, monkeypatch):
     """engine.compare_fast (sets and lists) gives exactly what copydetect's compare_files gives (engine.compare)."""
     result, _, _ = cases_report
     texts = {s.key: s.text for s in result.students if isinstance(s, StudentCode) and s.text.strip()}
@@ -117,6 +117,10 @@ def test_fast_comparison_equals_copydetects_compare_files(cases_report, template
     # and the same fingerprints on every run (copydetect's hash() is salted per process; the children's is fixed)
     again = {p.a + "|" + p.b: p.score for p in fast}
     assert again == {f"{p.a}|{p.b}": p.score for p in result.pairs if p.a in prints and p.b in prints}
+    monkeypatch.setattr(engine, "PARALLEL_PAIRS", 1)
+    rows = engine.compare_rows(pairs, prints, {s.key: s for s in result.students if isinstance(s, StudentCode)},
+                               workers=2)  # the child processes' rows: the same scores
+    assert [(r.a, r.b, r.score) for r in rows] == [(r.a, r.b, r.score) for r in fast]
 
 
 def test_short_code_counts_as_min_code_long(template):
@@ -179,7 +183,7 @@ def test_matched_lines_are_the_lines_holding_matched_code():
         expected = sorted({i for i, begin in enumerate(code.line_starts)
                            for offset in range(spans[0][0], spans[0][1])
                            if begin <= offset < begin + len(lines[i].text) and not text[offset].isspace()})
-        assert matched_line_indexes(code, spans) == expected
+        assert code.matched_lines(spans) == expected
 
 
 # ----------------------------------------------------------------------------------------------- hostile text
@@ -210,9 +214,10 @@ def test_every_student_string_is_escaped_in_the_report():
         pass
 
     result = Result()
-    result.pairs, result.students, result.seconds = pairs, students, 1.0
+    result.shown, result.students, result.seconds = pairs, students, 1.0
+    result.pairs = [engine.PairRow(p.a, p.b, p.score, p.share_a, p.share_b, "", "", 1, 1) for p in pairs]
     result.failed = {students[0].key: hostile[1]}  # listed as not compared, with the reason
-    html = render_html(result, '<script>alert("assignment")</script>', {s.key: s for s in students}, 10)
+    html = render_html(result, '<script>alert("assignment")</script>', {s.key: s for s in students})
     parser = _Tags()
     parser.feed(html)
     assert parser.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "strong",

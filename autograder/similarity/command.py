@@ -34,7 +34,8 @@ DEFAULT_TOP = 40
 class SimilarityResult:
     output: Path
     students: list  # StudentCode | Unreadable, this class first, then the archives
-    pairs: list[engine.PairResult]
+    pairs: list[engine.PairRow]  # every pair, highest score first
+    shown: list[engine.PairResult]  # the top pairs, with their matched character ranges (the report's)
     failed: dict[str, str] = field(default_factory=dict)  # key -> why copydetect could not fingerprint it
     seconds: float = 0.0  # reading, fingerprinting and comparing (the report's own writing not included)
 
@@ -122,11 +123,14 @@ def run_similarity(assignment: Assignment, submissions: Path, output: Path, arch
     pairs = list(itertools.combinations([s.key for s in current], 2))
     pairs += [(a.key, b.key) for a in current for b in archived]
     say(f"comparing {len(pairs):,} pair(s)")
-    results = engine.compare_all(pairs, prints)
-    results.sort(key=lambda r: (-r.score, -min(r.share_a, r.share_b), r.a, r.b))
-    result = SimilarityResult(output, students, results, failed, time.perf_counter() - start)
+    codes = {s.key: s for s in current + archived}
+    rows = engine.compare_rows(pairs, prints, codes, workers=max(1, workers))
+    rows.sort(key=lambda r: (-r.score, -min(r.share_a, r.share_b), r.a, r.b))
+    shown = engine.compare_all([(r.a, r.b) for r in rows[:top] if r.score > 0], prints)
+    result = SimilarityResult(output, students, rows, shown, failed, time.perf_counter() - start)
     output.mkdir(parents=True, exist_ok=True)
-    write_outputs(result, assignment.id, top)
+    say("writing similarity.csv, students.csv and report.html")
+    write_outputs(result, assignment.id)
     _tell(result)
     return result
 

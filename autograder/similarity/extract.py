@@ -15,6 +15,7 @@ A notebook that cannot be read is listed with the reason (:class:`Unreadable`), 
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import json
@@ -72,6 +73,36 @@ class StudentCode:
                     offsets.append(start + column)
                     lines.append(index)
         return offsets, lines
+
+
+    def matched_lines(self, spans: list[tuple[int, int]]) -> list[int]:
+        """Indexes (into :attr:`lines`) of the lines holding a matched character that is not a space."""
+        offsets, lines = self.code_chars
+        found: set[int] = set()
+        for start, end in spans:
+            first, last = bisect.bisect_left(offsets, start), bisect.bisect_left(offsets, end)
+            if last > first:
+                found.update(range(lines[first], lines[last - 1] + 1))
+        return sorted(found)
+
+    def describe(self, indexes: list[int]) -> str:
+        """``elbo:4-7, 9; iwae_bound:3-12``: lines as numbered in the student's own cells."""
+        by_cell: dict[str, list[int]] = {}
+        for index in indexes:
+            line = self.lines[index]
+            by_cell.setdefault(line.cell, []).append(line.number)
+        parts = []
+        for cell, numbers in by_cell.items():
+            runs, first, previous = [], numbers[0], numbers[0]
+            for number in numbers[1:] + [None]:
+                if number is not None and number == previous + 1:
+                    previous = number
+                    continue
+                runs.append(f"{first}" if first == previous else f"{first}-{previous}")
+                if number is not None:
+                    first = previous = number
+            parts.append(f"{cell}:{', '.join(runs)}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ are written as UTF-8 with any that remain replaced, so no student text can stop 
 
 from __future__ import annotations
 
-import bisect
 import csv
 from html import escape
 from pathlib import Path
@@ -29,42 +28,11 @@ def _h(value) -> str:
     return escape(clean(str(value)), quote=True)
 
 
-def matched_line_indexes(code: StudentCode, spans: list[tuple[int, int]]) -> list[int]:
-    """Indexes (into code.lines) of the lines holding a matched character that is not a space."""
-    offsets, lines = code.code_chars
-    found: set[int] = set()
-    for start, end in spans:
-        first, last = bisect.bisect_left(offsets, start), bisect.bisect_left(offsets, end)
-        if last > first:
-            found.update(range(lines[first], lines[last - 1] + 1))
-    return sorted(found)
-
-
-def describe_lines(code: StudentCode, indexes: list[int]) -> str:
-    """``elbo:4-7, 9; iwae_bound:3-12``: the matched lines, as numbered in the student's own cells."""
-    by_cell: dict[str, list[int]] = {}
-    for index in indexes:
-        line = code.lines[index]
-        by_cell.setdefault(line.cell, []).append(line.number)
-    parts = []
-    for cell, numbers in by_cell.items():
-        runs, first, previous = [], numbers[0], numbers[0]
-        for number in numbers[1:] + [None]:
-            if number is not None and number == previous + 1:
-                previous = number
-                continue
-            runs.append(f"{first}" if first == previous else f"{first}-{previous}")
-            if number is not None:
-                first = previous = number
-        parts.append(f"{cell}:{', '.join(runs)}")
-    return "; ".join(parts)
-
-
-def write_outputs(result, assignment_id: str, top: int) -> None:
+def write_outputs(result, assignment_id: str) -> None:
     codes = {s.key: s for s in result.students if isinstance(s, StudentCode)}
     _write_pairs(result.output / "similarity.csv", result.pairs, codes)
     _write_students(result.output / "students.csv", result)
-    html = render_html(result, assignment_id, codes, top)
+    html = render_html(result, assignment_id, codes)
     (result.output / "report.html").write_text(html, encoding="utf-8", errors="replace")
 
 
@@ -72,13 +40,11 @@ def _write_pairs(path: Path, pairs, codes: dict[str, StudentCode]) -> None:
     with open(path, "w", newline="", encoding="utf-8", errors="replace") as handle:
         writer = csv.writer(handle)
         writer.writerow(PAIR_COLUMNS)
-        for pair in pairs:
-            a, b = codes[pair.a], codes[pair.b]
-            writer.writerow([for_csv(pair.a), for_csv(pair.b), f"{pair.score:.3f}", f"{pair.share_a:.3f}",
-                             f"{pair.share_b:.3f}",
-                             for_csv(describe_lines(a, matched_line_indexes(a, pair.spans_a))) if pair.score else "",
-                             for_csv(describe_lines(b, matched_line_indexes(b, pair.spans_b))) if pair.score else "",
-                             for_csv("this class" if b.origin == "current" else f"archive {b.origin}")])
+        for row in pairs:
+            origin = codes[row.b].origin
+            writer.writerow([for_csv(row.a), for_csv(row.b), f"{row.score:.3f}", f"{row.share_a:.3f}",
+                             f"{row.share_b:.3f}", for_csv(row.lines_a), for_csv(row.lines_b),
+                             for_csv("this class" if origin == "current" else f"archive {origin}")])
 
 
 def student_status(student, failed: dict[str, str]) -> tuple[str, str]:
@@ -118,8 +84,8 @@ section.pair { border-top: 1px solid #ccc; margin-top: 1.5rem; } .wide { overflo
 """
 
 
-def render_html(result, assignment_id: str, codes: dict[str, StudentCode], top: int) -> str:
-    shown = [pair for pair in result.pairs if pair.score > 0][:top]
+def render_html(result, assignment_id: str, codes: dict[str, StudentCode]) -> str:
+    shown = result.shown
     current = [s for s in result.students if s.origin == "current"]
     archived = [s for s in result.students if s.origin != "current"]
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -155,7 +121,7 @@ def _pair_table(shown, codes) -> list[str]:
             "<th>matched lines of b</th></tr></thead><tbody>"]
     for rank, pair in enumerate(shown, 1):
         a, b = codes[pair.a], codes[pair.b]
-        lines_a, lines_b = matched_line_indexes(a, pair.spans_a), matched_line_indexes(b, pair.spans_b)
+        lines_a, lines_b = a.matched_lines(pair.spans_a), b.matched_lines(pair.spans_b)
         rows.append(f'<tr><td class="num"><a href="#pair-{rank}">{rank}</a></td><td>{_h(_who(a))}</td>'
                     f'<td>{_h(_who(b))}</td><td class="num">{pair.score:.2f}</td><td class="num">{pair.share_a:.2f}'
                     f'</td><td class="num">{pair.share_b:.2f}</td><td class="num">{len(lines_a)} of '
@@ -171,8 +137,8 @@ def _who(code: StudentCode) -> str:
 
 def _pair_section(rank: int, pair, codes) -> str:
     a, b = codes[pair.a], codes[pair.b]
-    where_a = describe_lines(a, matched_line_indexes(a, pair.spans_a))
-    where_b = describe_lines(b, matched_line_indexes(b, pair.spans_b))
+    where_a = a.describe(a.matched_lines(pair.spans_a))
+    where_b = b.describe(b.matched_lines(pair.spans_b))
     return (f'<section class="pair" id="pair-{rank}"><h3>#{rank}: {_h(_who(a))} and {_h(_who(b))}: score '
             f"{pair.score:.2f}</h3><p>Matched lines (cell: line numbers in the student's cell): "
             f"<b>{_h(a.key)}</b> {_h(where_a)}; <b>{_h(b.key)}</b> {_h(where_b)}.</p><div class=\"sides\">"
