@@ -327,6 +327,14 @@ def new_assignment(assignment_id: str, function_specs: list[str], title: str | N
     if not ASSIGNMENT_ID.match(assignment_id) or not assignment_id.isidentifier():
         raise UsageError(f"{assignment_id!r} is not a usable assignment id: letters, digits and _ (it names a "
                          f"Python module), e.g. ps5_kl")
+    targets = {
+        "notebook": Path(course_root) / "solutions" / assignment_id / f"{assignment_id}.ipynb",
+        "cases": package / "student" / "cases" / f"{assignment_id}.py",
+        "judge": package / "judging" / f"{assignment_id}.py",
+    }
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing:
+        raise UsageError(f"{assignment_id} exists already: {', '.join(existing)}")
     functions = [parse_function(spec) for spec in function_specs]
     if not functions:
         raise UsageError("name at least one graded function: --function NAME (repeatable)")
@@ -352,14 +360,6 @@ def new_assignment(assignment_id: str, function_specs: list[str], title: str | N
         number = next(n for n, (doc, _) in CHAPTERS.items() if doc == document)
         readings.append((label, f"Chapter {number} ({CHAPTERS[number][1]})", heading))
     title = title or f"{assignment_id}: {TODO} a title"
-    targets = {
-        "notebook": Path(course_root) / "solutions" / assignment_id / f"{assignment_id}.ipynb",
-        "cases": package / "student" / "cases" / f"{assignment_id}.py",
-        "judge": package / "judging" / f"{assignment_id}.py",
-    }
-    existing = [str(p) for p in targets.values() if p.exists()]
-    if existing:
-        raise UsageError(f"{assignment_id} exists already: {', '.join(existing)}")
     add_settings(package / "assignments.py", assignment_id, title, cell_timeout_s, notebook_timeout_s)
     targets["notebook"].parent.mkdir(parents=True)
     document = notebook(assignment_id, title, functions, readings, points, written_points)
