@@ -36,6 +36,7 @@ class AssembledCell:
     grade_id: str | None = None
     origin: str = "source"  # "source", "student" or "stub"
     cpu_limit_s: float | None = None  # an instructor's cell's own CPU-time limit (SourceCell.cpu_limit_s)
+    skip_when_graded: bool = False  # an instructor's cell not run when graded (SourceCell.skip_when_graded)
 
 
 @dataclass
@@ -159,8 +160,8 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
     cells: list[AssembledCell] = []
     answers, unanswered, missing = {}, set(), []
 
-    def add(cell_type, text, role, grade_id=None, origin="source", cpu_limit_s=None):
-        cells.append(AssembledCell(len(cells), cell_type, text, role, grade_id, origin, cpu_limit_s))
+    def add(cell_type, text, role, grade_id=None, origin="source", cpu_limit_s=None, skip=False):
+        cells.append(AssembledCell(len(cells), cell_type, text, role, grade_id, origin, cpu_limit_s, skip))
 
     def add_segment(key):
         for extra in segments.get(key, []):
@@ -184,7 +185,7 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
             if student_cell is None and source_cell.role == TEST:
                 missing.append(source_cell.grade_id)
             add(source_cell.cell_type, source_cell.source, source_cell.role, source_cell.grade_id, "source",
-                source_cell.cpu_limit_s)
+                source_cell.cpu_limit_s, source_cell.skip_when_graded)
         add_segment(source_cell.grade_id)
     if missing:
         notes.append("Cell(s) missing from your notebook were restored from the assignment: " +
@@ -193,6 +194,8 @@ def assemble(notebook: dict, source: AssignmentSource) -> Assembled:
 
 
 def code_cells_for_run(assembled: Assembled) -> list[dict]:
-    """Plain data handed to the process that runs the notebook (a cell's own CPU-time limit where it has one)."""
+    """Plain data handed to the process that runs the notebook (a cell's own CPU-time limit where it has one; the
+    instructor's cells marked skip_when_graded left out)."""
     return [{"position": c.position, "source": c.source, "grade_id": c.grade_id if c.role == TEST else None,
-             **({"cpu_limit_s": c.cpu_limit_s} if c.cpu_limit_s else {})} for c in assembled.code_cells()]
+             **({"cpu_limit_s": c.cpu_limit_s} if c.cpu_limit_s else {})}
+            for c in assembled.code_cells() if not c.skip_when_graded]

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 
 from .student import cases as _cases  # noqa: F401  (registers every probe)
-from .student.probes import PROBES, VISIBLE_SEED, derive_seed, grading_context, probe
+from .student.probes import PROBES, VISIBLE_SEED, grading_context, probe, seed_for
 
 
 def check(name: str, func: Callable, kind: str = "visible") -> None:
@@ -24,7 +24,7 @@ def check(name: str, func: Callable, kind: str = "visible") -> None:
         raise ValueError("kind must be 'visible' or 'hidden'")
     context = grading_context()
     if context is not None:
-        seed = VISIBLE_SEED if kind == "visible" else derive_seed(context.master_seed, name, kind)
+        seed = seed_for(context.master_seed, name, kind)
         context.record(name, kind, probe(name, func, seed, kind))
         return
     try:

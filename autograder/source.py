@@ -37,6 +37,8 @@ class SourceCell:
     bonus: bool = False
     expected: list[ExpectedCheck] = field(default_factory=list)
     cpu_limit_s: float | None = None  # the cell's own CPU-time limit (metadata autograder.cpu_limit_s), or the default
+    skip_when_graded: bool = False  # metadata autograder.skip_when_graded: a cell for the student only (a training
+    # run the test cell repeats with the grader's data), not run when the notebook is graded or checked
 
     @property
     def graded(self) -> bool:
@@ -139,7 +141,8 @@ def load_source(assignment_id: str, source_path: Path, release_path: Path) -> As
             checksum=release_cell.metadata.get("nbgrader", {}).get("checksum") if release_cell is not None else None,
             points=points, bonus=bonus,
             expected=parse_expected_checks(cell.source) if role == TEST else [],
-            cpu_limit_s=cpu_limit_of(cell.metadata, source_path, grade_id)))
+            cpu_limit_s=cpu_limit_of(cell.metadata, source_path, grade_id),
+            skip_when_graded=bool(cell.metadata.get("autograder", {}).get("skip_when_graded", False))))
     return AssignmentSource(assignment_id, cells, dict(source_nb.metadata.get("kernelspec", {})))
 
 

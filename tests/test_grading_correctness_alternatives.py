@@ -3,8 +3,8 @@
 Every estimator the notebooks allow has alternatives here: torch.distributions, float64, loops, other layouts,
 the sampled instead of the closed-form KL, noise shared across the batch, the leave-one-out baseline of the score
 function. A false failure would mean a statistical check is miscalibrated (its stated false-failure rate is 1e-6
-per check call, so 20 seeds x ~45 alternatives should never fail). train_vae alternatives are trained with three
-training seeds each, and each model is judged under 20 grading seeds.
+per check call, so 20 seeds x ~45 alternatives should never fail). train_vae alternatives are trained by the
+grader's probe on the digits transformed under 4 grading seeds (a fresh transformation and training run each).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from tests.submissions.harness import argument_for, run_check, seed_torch, variant_namespace
+from tests.submissions.harness import argument_for, run_check, seeds_for, variant_namespace
 from tests.submissions.make_submissions import ALTERNATIVES
 
 STOCHASTIC_FUNCTIONS = {
@@ -22,7 +22,6 @@ STOCHASTIC_FUNCTIONS = {
     ("ps4_gradients", "pathwise_gradient"), ("ps4_gradients", "decoder_gradient"), ("ps4_gradients", "train_vae"),
 }
 GRADING_SEEDS = range(1000, 1020)
-TRAINING_SEEDS = (0, 1, 2)  # the train_run cell trains with seed 0; seeds 1 and 2 are trained here
 ALLOWED_VARIANTS = {  # what the notebooks allow beyond the plain estimator, and the alternative that exercises it
     "sampled KL (elbo)": "elbo_sampled_kl", "noise shared across the batch (elbo)": "elbo_shared_noise_bce",
     "noise shared across the batch (decoder_gradient)": "decoder_shared_noise",
@@ -47,14 +46,8 @@ def _marks(alternative):
 def test_alternative_passes_under_20_seeds(alternative):
     scope = variant_namespace(alternative)
     for name in alternative.checks:
-        functions = {"": scope[argument_for(name) if argument_for(name) in scope else alternative.function]}
-        if alternative.function == "train_vae":
-            for training_seed in TRAINING_SEEDS[1:]:
-                seed_torch("train", alternative.name, training_seed)
-                functions[f", trained with seed {training_seed}"] = scope["train_vae"](scope["x_train"],
-                                                                                   seed=training_seed)
-        for trained, func in functions.items():
-            for seed in GRADING_SEEDS:
-                verdict = run_check(name, func, seed)
-                assert verdict.passed, f"{alternative.name}{trained}, grading seed {seed}: {verdict.message}"
-            assert run_check(name, func, 0, "visible").passed
+        func = scope[argument_for(name) if argument_for(name) in scope else alternative.function]
+        for seed in seeds_for(name, GRADING_SEEDS):
+            verdict = run_check(name, func, seed)
+            assert verdict.passed, f"{alternative.name}, grading seed {seed}: {verdict.message}"
+        assert run_check(name, func, 0, "visible").passed

@@ -94,7 +94,7 @@ def test_judging_imports_nothing_after_the_server_is_prepared(assignment, tmp_pa
     from autograder.student.probes import VISIBLE_SEED, probe
 
     monkeypatch.setenv("AUTOGRADER_CACHE_DIR", str(tmp_path / "cache"))
-    scope = solution_namespace(assignment, train=assignment == "ps4_gradients")
+    scope = solution_namespace(assignment)
     requests = []
     for cell in graded_cells(load_solution(assignment)):
         for name, expression, kind in parsed_checks(cell.source):

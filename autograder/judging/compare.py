@@ -51,6 +51,18 @@ def expect_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4, a
                        f"({int(np.sum(error > bound))} of {error.size} entries off).")
 
 
+def require_finite(values, what: str) -> np.ndarray:
+    """Judgements fail closed: a NaN or an infinity the grader computed from the student's values fails the check
+    with a message, before any comparison (``x > limit`` is False for NaN, so a "fail if bad" guard would let it
+    through). Returns the values as a float64 array."""
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        bad = array[~np.isfinite(array)].ravel()[0]
+        raise CheckFailure(f"{sentence(what)} came out as {bad} (not a finite number), so the check cannot pass: a "
+                           f"value of your function overflows or is undefined in the grader's computation.")
+    return array
+
+
 def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..student.cases.ps4_gradients import DEC_X_DIM, DEC_Z_DIM, VAE_ARCH, vae_keys
+from ..student.cases.ps4_gradients import (
+    DEC_X_DIM,
+    DEC_Z_DIM,
+    VAE_ARCH,
+    training_rows,
+    transform_digits,
+    vae_keys,
+)
 from . import upstream
 from .base import CheckFailure, Judge, register_judge
 from .compare import (
@@ -20,6 +27,7 @@ from .compare import (
     gauss_hermite,
     normal_grid,
     probe_items,
+    require_finite,
 )
 from .sections import Reading
 from .statistics import (
@@ -130,7 +138,7 @@ def _reparam_estimate(case, value):
     z = expect_calls(value, case["calls"], (case["rows"], len(mu)), "z (same shape as mu when eps is None)")
     rows = z.reshape(-1, len(mu))  # every row of every call: independent noise never repeats a whole row
     repeated = len(rows) - len(np.unique(rows, axis=0))
-    if repeated >= REPEATED_ROWS_LIMIT:
+    if not repeated < REPEATED_ROWS_LIMIT:
         raise CheckFailure(f"{repeated} rows of z are exactly the same value as other rows (within a call or from "
                            "an earlier call): noise was reused. Draw fresh, independent noise for every entry and "
                            "every call.")
@@ -412,8 +420,9 @@ register_judge(Judge(
 
 
 VAE_ELBO_THRESHOLD = -21.0  # nats per held-out image; the reference reaches -18.4 to -19.4 in ~3 s; a collapsed
-# posterior or a decoder that ignores z gives -24.5, an untrained model -44
-# The held-out ELBO may not beat the training split's by more than this (nats per image). Measured (same 20-sample
+# posterior or a decoder that ignores z gives -24.5, an untrained model -44 (measured on transformed digits too:
+# tests/test_grading_correctness_references.py)
+# The held-out ELBO may not beat the training images' by more than this (nats per image). Measured (same 20-sample
 # evaluation): models trained on the training split, from 5 to 200 epochs, have a test-minus-train gap of -2.6 to
 # -0.06 nats; models trained on the test split that pass the threshold (100-240 epochs) have +0.8 to +2.5.
 TEST_SPLIT_GAP = 0.4
@@ -421,10 +430,9 @@ _HELDOUT_CACHE: dict[str, object] = {}
 
 
 def heldout_digits():
-    """(x_train (1438, 64), x_test (359, 64)): the binarized digits splits the trained model is evaluated on (loaded
-    once, in the judge server's warm-up, and kept with its references: reading the bundled data in every judge
-    child would import scikit-learn there). The grading sandbox holds only the training split
-    (autograder.sandbox.training_digits), so no submission can train on x_test."""
+    """(x_train (1438, 64), x_test (359, 64)): the binarized digits splits (loaded once, in the judge server's
+    warm-up, and kept with its references: reading the bundled data in every judge child would import scikit-learn
+    there). The grading sandbox holds only the training split (autograder.sandbox.training_digits)."""
     if "splits" not in _HELDOUT_CACHE:
         from vaelib.data import digits
 
@@ -433,11 +441,34 @@ def heldout_digits():
     return _HELDOUT_CACHE["splits"]
 
 
+def _vae_elbos(model, case) -> tuple[float, float]:
+    """The grader's ELBO of the trained model (nats per image, ``n_samples`` samples each) on the case's transformed
+    test split and on the transformed training images it was trained on."""
+    import torch
+
+    from vaelib.probability import elbo
+
+    x_train, x_test = heldout_digits()
+    trained_on = transform_digits(x_train[torch.as_tensor(training_rows(len(x_train), case))], case)
+    held_out = transform_digits(x_test, case)
+    generator_state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            torch.manual_seed(case["seed"])
+            test_elbo = elbo(held_out, model.encode, model.decode, n_samples=case["n_samples"]).mean().item()
+            torch.manual_seed(case["seed"])
+            train_elbo = elbo(trained_on, model.encode, model.decode, n_samples=case["n_samples"]).mean().item()
+    finally:
+        torch.random.set_rng_state(generator_state)
+        torch.set_num_threads(threads)
+    return test_elbo, train_elbo
+
+
 def _vae_assess(case, value):
     import torch
 
     from vaelib.models import VAE
-    from vaelib.probability import elbo
 
     keys = vae_keys()
     items = expect_items(value, len(keys), "the model's weights")
@@ -450,27 +481,20 @@ def _vae_assess(case, value):
     model = VAE(**VAE_ARCH)
     model.load_state_dict(state)
     model.eval()
-    x_train, x_test = heldout_digits()
-    generator_state, threads = torch.random.get_rng_state(), torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            torch.manual_seed(case["seed"])
-            value_elbo = elbo(x_test, model.encode, model.decode, n_samples=case["n_samples"]).mean().item()
-            torch.manual_seed(case["seed"])
-            train_elbo = elbo(x_train, model.encode, model.decode, n_samples=case["n_samples"]).mean().item()
-    finally:
-        torch.random.set_rng_state(generator_state)
-        torch.set_num_threads(threads)
-    if not value_elbo >= VAE_ELBO_THRESHOLD:
-        raise CheckFailure(f"The held-out ELBO of your trained model, evaluated by the grader with "
-                           f"{case['n_samples']} samples per image, is {value_elbo:.2f} nats per image; it must be "
-                           f"at least {VAE_ELBO_THRESHOLD}. (The reference reaches about -19 in a few seconds.)")
-    if value_elbo > train_elbo + TEST_SPLIT_GAP:
-        raise CheckFailure(f"Your model fits the held-out test split better than the training split ({value_elbo:.2f} "
-                           f"against {train_elbo:.2f} nats per image): it looks trained on the test images. Train on "
-                           f"x_train only; the test split must stay unseen to measure how well the model "
-                           f"generalises.")
+    test_elbo, train_elbo = _vae_elbos(model, case)
+    require_finite((test_elbo, train_elbo), "The ELBO the grader computed from your trained weights (on the "
+                                            "held-out and on the training images)")
+    if not test_elbo >= VAE_ELBO_THRESHOLD:
+        raise CheckFailure(f"The grader trained your train_vae on digits transformed at grading time (pixels "
+                           f"permuted, some flipped, 90% of the training images) and evaluated the returned model on "
+                           f"the held-out test images under the same transformation, with {case['n_samples']} "
+                           f"samples per image: its ELBO is {test_elbo:.2f} nats per image; it must be at least "
+                           f"{VAE_ELBO_THRESHOLD}. (The reference reaches about -19 in a few seconds. A model that "
+                           f"was not trained on the images train_vae is given cannot reach it.)")
+    if not test_elbo <= train_elbo + TEST_SPLIT_GAP:
+        raise CheckFailure(f"Your model fits the held-out test images better than the images it was trained on "
+                           f"({test_elbo:.2f} against {train_elbo:.2f} nats per image): it looks trained on the test "
+                           f"images. Train on the x_train you are given only.")
 
 
 register_judge(Judge(
@@ -479,7 +503,9 @@ register_judge(Judge(
     warm=heldout_digits,
     section=(Reading("ch6-vae", "Training a VAE with each estimator"),
              Reading("ch4-training-step", "One training step, by hand")),
-    what=f"your trained VAE (vaelib.models.VAE(x_dim=64, hidden=128, z_dim=4)) reaches a held-out ELBO of at "
-         f"least {VAE_ELBO_THRESHOLD} nats per image on the binarized digits test split, trained on the training "
-         f"split (the test split may not score more than {TEST_SPLIT_GAP} nats better than it)",
+    what=f"the grader calls your train_vae on the digits transformed at grading time (a permutation of the pixels, "
+         f"some pixels flipped, 90% of the training images) and requires the returned VAE "
+         f"(vaelib.models.VAE(x_dim=64, hidden=128, z_dim=4)) to reach a held-out ELBO of at least "
+         f"{VAE_ELBO_THRESHOLD} nats per image on the test images under the same transformation (and not to fit "
+         f"them better than the training images by more than {TEST_SPLIT_GAP} nats)",
 ))

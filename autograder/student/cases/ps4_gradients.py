@@ -239,8 +239,9 @@ def _decoder_call(func, case):
 register_probe(Probe("decoder_gradient", cases=_decoder_cases, call=_decoder_call))
 
 
-# --- training a VAE on the digits -------------------------------------------------------------------------------
+# --- training a VAE on the digits: the grader trains it ----------------------------------------------------------
 VAE_ARCH = {"x_dim": 64, "hidden": 128, "z_dim": 4}  # the notebook tells the student to use exactly this
+VAE_TRAINING_SHARE = 0.9  # of the training images, drawn per case
 
 
 def vae_keys() -> list[tuple[str, tuple[int, ...]]]:
@@ -250,13 +251,40 @@ def vae_keys() -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _vae_cases(rng, kind):
-    return [{"n_samples": 5 if kind == "visible" else 20, "seed": int(rng.integers(0, 2**31))}]
+    """One case: a transformation of the digits drawn from the seed (while a submission is graded: from the grader's
+    seed, Probe.drawn_at_grading, so that no weights prepared in advance fit it): a permutation of the 64 pixels,
+    the pixels whose values are flipped (x -> 1 - x), which 90% of the training images to train on, and the
+    evaluation's seed. A VAE of dense layers learns the transformed images as well as the originals."""
+    return [{"n_samples": 20, "seed": int(rng.integers(0, 2**31)), "permutation": rng.permutation(64),
+             "flipped": rng.random(64) < 0.5, "subset_seed": int(rng.integers(0, 2**31))}]
 
 
-def _vae_call(model, case):
-    """`model` is the student's trained vaelib.models.VAE; hand back its weights as plain tensors, in a fixed order."""
+def training_rows(n: int, case: dict) -> np.ndarray:
+    """The rows of the training split the case trains on (sorted)."""
+    order = np.random.default_rng(case["subset_seed"]).permutation(n)
+    return np.sort(order[:int(round(VAE_TRAINING_SHARE * n))])
+
+
+def transform_digits(x, case):
+    """The case's transformation of binarized images x (n, 64), a torch tensor or a numpy array."""
+    permuted = x[:, np.asarray(case["permutation"])]
+    flipped = np.asarray(case["flipped"], dtype=bool)
+    if isinstance(x, np.ndarray):
+        return np.where(flipped, 1.0 - permuted, permuted)
     import torch
 
+    return torch.where(torch.as_tensor(flipped), 1.0 - permuted, permuted)
+
+
+def _vae_call(train_vae, case):
+    """Call the student's ``train_vae`` on the case's transformed training images and hand back the trained model's
+    weights as plain tensors, in a fixed order."""
+    import torch
+
+    from vaelib.data import digits
+
+    x_train = digits(binarize=True)[0]  # in the grading sandbox: the training split only
+    model = train_vae(transform_digits(x_train[torch.as_tensor(training_rows(len(x_train), case))], case))
     state = model.state_dict()
     missing = [k for k, _ in vae_keys() if k not in state]
     if missing:
@@ -265,4 +293,4 @@ def _vae_call(model, case):
     return tuple(torch.Tensor.detach(state[k]).clone() for k, _ in vae_keys())  # as they are: device and dtype
 
 
-register_probe(Probe("vae_heldout_elbo", cases=_vae_cases, call=_vae_call))
+register_probe(Probe("vae_heldout_elbo", cases=_vae_cases, call=_vae_call, drawn_at_grading=True))
