@@ -103,7 +103,7 @@ def test_the_report_is_a_screening_aid_with_the_top_pairs_side_by_side(cases_rep
 
 
 @pytest.mark.slow  # shares one run on the 48 committed cases (about 10 s)
-def test_fast_comparison_equals_copydetects_compare_files(cases_report, template, monkeypatch):
+def test_fast_comparison_equals_copydetects_compare_files(cases_report, template):
     """engine.compare_fast (sets and lists) gives exactly what copydetect's compare_files gives (engine.compare)."""
     result, _, _ = cases_report
     texts = {s.key: s.text for s in result.students if isinstance(s, StudentCode) and s.text.strip()}
@@ -117,9 +117,7 @@ def test_fast_comparison_equals_copydetects_compare_files(cases_report, template
     # and the same fingerprints on every run (copydetect's hash() is salted per process; the children's is fixed)
     again = {p.a + "|" + p.b: p.score for p in fast}
     assert again == {f"{p.a}|{p.b}": p.score for p in result.pairs if p.a in prints and p.b in prints}
-    monkeypatch.setattr(engine, "PARALLEL_PAIRS", 1)
-    rows = engine.compare_rows(pairs, prints, {s.key: s for s in result.students if isinstance(s, StudentCode)},
-                               workers=2)  # the child processes' rows: the same scores
+    rows = engine.pair_rows(pairs, prints, {s.key: s for s in result.students if isinstance(s, StudentCode)})
     assert [(r.a, r.b, r.score) for r in rows] == [(r.a, r.b, r.score) for r in fast]
 
 

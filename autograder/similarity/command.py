@@ -44,6 +44,20 @@ def say(message: str) -> None:
     print(f"autograder: {message}", file=sys.stderr, flush=True)
 
 
+class _Step:
+    """``with _Step("comparing"):`` says what starts, then how long it took (on the same line)."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        print(f"autograder: {self.what} ...", file=sys.stderr, flush=True, end="")
+
+    def __exit__(self, kind, *rest):
+        print(" failed" if kind else f" ({time.perf_counter() - self.start:.1f} s)", file=sys.stderr, flush=True)
+
+
 def release_notebook(assignment: Assignment) -> Path:
     """The notebook the students were given: exercises/<id>/<id>.ipynb, else nbgrader's release of the source."""
     released = assignment.release_dir / assignment.notebook_name
@@ -106,8 +120,8 @@ def run_similarity(assignment: Assignment, submissions: Path, output: Path, arch
     template = Template.from_release(release or release_notebook(assignment), assignment.source_notebook)
     students: list[StudentCode | Unreadable] = []
     with tempfile.TemporaryDirectory(prefix="autograder-similarity-") as tmp:
-        say(f"reading the submissions in {submissions}")
-        students += read_class(Path(submissions), assignment, template, Path(tmp) / "current", "current")
+        with _Step(f"reading the submissions in {submissions}"):
+            students += read_class(Path(submissions), assignment, template, Path(tmp) / "current", "current")
         for number, (path, label) in enumerate(zip(archives, archive_labels(list(archives)), strict=True)):
             if not Path(path).exists():
                 raise UsageError(f"--archive {path} does not exist")
@@ -116,21 +130,21 @@ def run_similarity(assignment: Assignment, submissions: Path, output: Path, arch
     current = [s for s in students if isinstance(s, StudentCode) and s.origin == "current"]
     archived = [s for s in students if isinstance(s, StudentCode) and s.origin != "current"]
     texts = {s.key: s.text for s in current + archived if s.text.strip()}
-    say(f"fingerprinting the code of {len(texts)} student(s) with copydetect")
-    prints, failed = engine.fingerprints(texts, template.code, workers=max(1, workers)) if texts else ({}, {})
+    with _Step(f"fingerprinting the code of {len(texts)} student(s) with copydetect"):
+        prints, failed = engine.fingerprints(texts, template.code, workers=max(1, workers)) if texts else ({}, {})
     current = [s for s in current if s.key not in failed]  # listed as not compared, in no pair
     archived = [s for s in archived if s.key not in failed]
     pairs = list(itertools.combinations([s.key for s in current], 2))
     pairs += [(a.key, b.key) for a in current for b in archived]
-    say(f"comparing {len(pairs):,} pair(s)")
     codes = {s.key: s for s in current + archived}
-    rows = engine.compare_rows(pairs, prints, codes, workers=max(1, workers))
-    rows.sort(key=lambda r: (-r.score, -min(r.share_a, r.share_b), r.a, r.b))
-    shown = engine.compare_all([(r.a, r.b) for r in rows[:top] if r.score > 0], prints)
+    with _Step(f"comparing {len(pairs):,} pair(s)"):
+        rows = engine.pair_rows(pairs, prints, codes)
+        rows.sort(key=lambda r: (-r.score, -min(r.share_a, r.share_b), r.a, r.b))
+        shown = engine.compare_all([(r.a, r.b) for r in rows[:top] if r.score > 0], prints)
     result = SimilarityResult(output, students, rows, shown, failed, time.perf_counter() - start)
     output.mkdir(parents=True, exist_ok=True)
-    say("writing similarity.csv, students.csv and report.html")
-    write_outputs(result, assignment.id)
+    with _Step("writing similarity.csv, students.csv and report.html"):
+        write_outputs(result, assignment.id)
     _tell(result)
     return result
 

@@ -11,8 +11,9 @@ match) and dead code only adds unmatched text.
 Winnowing picks fingerprints by their hash values, and copydetect hashes with Python's ``hash()``, which is salted
 per process: so that the same submissions give the same scores on every run, the fingerprints are made in child
 processes with a fixed ``PYTHONHASHSEED`` (python -m autograder.similarity.worker), two at a time. Comparing
-uses no hashing (:func:`compare_fast`: copydetect's compare_files on plain Python sets and lists, the same results);
-a large class's pairs are shared by child processes too.
+uses no hashing and runs here (:func:`compare_fast`: copydetect's compare_files on plain Python sets and lists, the
+same results, about three times faster; child processes were tried for it and were slower: pickling the
+fingerprints costs more than the comparisons).
 
 A pair's score is the larger of the two shares "this student's fingerprinted code that the other's matches",
 where code shorter than MIN_CODE filtered characters counts as MIN_CODE long: two near-empty notebooks that share
@@ -35,7 +36,6 @@ GUARANTEE = 30  # copydetect's guarantee threshold: longer shared stretches are 
 MIN_CODE = 200  # filtered characters; a full ps3 answer has 640-1,000
 HASH_SEED = "20261205"
 CHILD_TIMEOUT_S = 1800
-PARALLEL_PAIRS = 4000  # from this many pairs on, child processes compare them
 
 
 @dataclass
@@ -97,7 +97,7 @@ def fingerprints(texts: dict[str, str], template: str, workers: int = 2) -> tupl
     key -> why. ``workers`` child processes share the texts."""
     keys = sorted(texts)
     chunks = [keys[i::workers] for i in range(max(1, min(workers, len(keys))))]
-    jobs = [{"kind": "fingerprint", "template": template, "texts": {k: texts[k] for k in chunk}, "noise": NOISE,
+    jobs = [{"template": template, "texts": {k: texts[k] for k in chunk}, "noise": NOISE,
              "window": GUARANTEE - NOISE + 1} for chunk in chunks]
     made, failed = {}, {}
     for answer in _run_children(jobs):
@@ -194,24 +194,6 @@ def pair_rows(pairs: list[tuple[str, str]], fingerprints: dict, codes: dict) -> 
                             codes[result.a].describe(lines_a), codes[result.b].describe(lines_b), len(lines_a),
                             len(lines_b)))
     return rows
-
-
-def compare_rows(pairs: list[tuple[str, str]], fingerprints: dict, codes: dict, workers: int = 2) -> list[PairRow]:
-    """:func:`pair_rows` of every pair, in the order given; shared by ``workers`` child processes when there are
-    many pairs (a child costs about a second to start; a class of 300 has 44,850 pairs)."""
-    if workers < 2 or len(pairs) < PARALLEL_PAIRS:
-        return pair_rows(pairs, fingerprints, codes)
-    chunks = [pairs[i::workers] for i in range(workers)]
-    jobs = []
-    for chunk in chunks:
-        keys = {k for pair in chunk for k in pair}
-        jobs.append({"kind": "compare", "pairs": chunk,
-                     "fingerprints": {k: fingerprints[k] for k in keys if k in fingerprints},
-                     "codes": {k: codes[k] for k in keys}})
-    found = {}
-    for answer in _run_children(jobs):
-        found.update({(row.a, row.b): row for row in answer["rows"]})
-    return [found[pair] for pair in pairs]
 
 
 def _spans(slices: np.ndarray) -> list[tuple[int, int]]:

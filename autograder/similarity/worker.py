@@ -1,12 +1,9 @@
 """Child process of autograder.similarity.engine: copydetect's work on a share of the class.
 
-Started with a fixed PYTHONHASHSEED (copydetect hashes k-grams with ``hash()``), it reads one pickled job from stdin
-and writes one pickle to stdout:
-
-* ``{"kind": "fingerprint", "template", "texts": {key: code}, "noise", "window"}`` -> ``{"made": {key:
-  CodeFingerprint}, "failed": {key: reason}}``; a text that takes longer than PER_TEXT_S is given up (its student is
-  listed as not compared, the others go on);
-* ``{"kind": "compare", "pairs", "fingerprints", "codes"}`` -> ``{"rows": [PairRow]}`` (engine.pair_rows).
+Started with a fixed PYTHONHASHSEED (copydetect hashes k-grams with ``hash()``), it reads one pickled job from stdin,
+``{"template", "texts": {key: code}, "noise", "window"}``, and writes one pickle to stdout: ``{"made": {key:
+CodeFingerprint}, "failed": {key: reason}}``. A text that takes longer than PER_TEXT_S is given up (its student is
+listed as not compared, the others go on).
 
 Student code is only tokenized here (Pygments), never run.
 """
@@ -55,13 +52,7 @@ def fingerprint(job: dict) -> dict:
 def main() -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # copydetect imports matplotlib.pyplot
     job = pickle.load(sys.stdin.buffer)
-    if job["kind"] == "fingerprint":
-        answer = fingerprint(job)
-    else:
-        from .engine import pair_rows
-
-        answer = {"rows": pair_rows(job["pairs"], job["fingerprints"], job["codes"])}
-    sys.stdout.buffer.write(pickle.dumps(answer))
+    sys.stdout.buffer.write(pickle.dumps(fingerprint(job)))
     sys.stdout.buffer.flush()
     return 0
 
