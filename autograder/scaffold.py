@@ -163,14 +163,15 @@ check("{function.name}", {function.name}, kind="hidden")
 def cases_module(assignment_id: str, functions: list[Function]) -> str:
     blocks = []
     for function in functions:
-        visible = "".join(f'            "{a}": np.array([0.5, 1.0, 2.0]),\n' for a in function.args)
+        visible = "".join(f'            "{a}": np.array({[round(v * (1 + 0.5 * i), 3) for v in (0.5, 1.0, 2.0)]}),\n'
+                          for i, a in enumerate(function.args))
         hidden = "".join(f'        "{a}": {DRAW_POSITIVE if function.positive(a) else DRAW},\n' for a in function.args)
         names = ", ".join(f'"{a}"' for a in function.args) + ("," if len(function.args) == 1 else "")
         blocks.append(f'''
 
 def _{function.name}_cases(rng, kind):
-    """Visible: fixed inputs the student sees. Hidden: drawn from the grader's seed; sizes 1 and 2 catch code that
-    assumes more, 40 a loop that is right only by luck."""
+    """Visible: fixed inputs the student sees (make them ones where a wrong answer shows). Hidden: drawn from the
+    grader's seed; sizes 1 and 2 catch code that assumes more, 40 a loop that is right only by luck."""
     if kind == "visible":
         return [{{
 {visible}        }}]

@@ -46,7 +46,7 @@ def test_there_are_enough_realistic_mutants():
 
 
 @pytest.mark.parametrize("mutant", [pytest.param(m, marks=pytest.mark.slow) if m.name in SLOW else m
-                                    for m in MUTANTS], ids=[m.name for m in MUTANTS])
+                                    for m in MUTANTS], ids=[f"{m.assignment}-{m.name}" for m in MUTANTS])
 def test_mutant_loses_its_cells_points_under_every_seed(mutant):
     assert all(name in JUDGES for name in mutant.checks)
     assert apply_replacement(load_solution(mutant.assignment), mutant.function, mutant.source) != \
