@@ -104,21 +104,37 @@ def test_the_report_is_a_screening_aid_with_the_top_pairs_side_by_side(cases_rep
 
 @pytest.mark.slow  # shares one run on the 48 committed cases (about 10 s)
 def test_fast_comparison_equals_copydetects_compare_files(cases_report, template):
-    """engine.compare_fast (sets and lists) gives exactly what copydetect's compare_files gives (engine.compare)."""
+    """engine.compare_fast (sets and lists) gives exactly what copydetect's compare_files gives (engine.compare),
+    on copydetect's own fingerprints of every case."""
+    import io
+
+    import numpy as np
+    from copydetect import CodeFingerprint
+
     result, _, _ = cases_report
     texts = {s.key: s.text for s in result.students if isinstance(s, StudentCode) and s.text.strip()}
-    prints, failed = engine.fingerprints(texts, template.code, workers=1)
-    assert not failed
+    boilerplate = np.unique(np.array(sorted(CodeFingerprint("t.py", engine.NOISE, 1, fp=io.StringIO(template.code),
+                                                            language="python").hashes), dtype=np.int64))
+    window = engine.GUARANTEE - engine.NOISE + 1
+    fingerprints = {key: CodeFingerprint("s.py", engine.NOISE, window, boilerplate, language="python",
+                                         fp=io.StringIO(text)) for key, text in texts.items()}
+    prints = {key: engine.Prints.of(fingerprint) for key, fingerprint in fingerprints.items()}
     pairs = list(itertools.combinations(sorted(prints), 2))
     fast = engine.compare_all(pairs, prints)
-    slow = [engine.compare(a, b, prints) for a, b in pairs]
+    slow = [engine.compare(a, b, fingerprints) for a, b in pairs]
     assert [(r.score, r.share_a, r.share_b, r.spans_a, r.spans_b) for r in fast] == \
            [(r.score, r.share_a, r.share_b, r.spans_a, r.spans_b) for r in slow]
-    # and the same fingerprints on every run (copydetect's hash() is salted per process; the children's is fixed)
-    again = {p.a + "|" + p.b: p.score for p in fast}
-    assert again == {f"{p.a}|{p.b}": p.score for p in result.pairs if p.a in prints and p.b in prints}
-    rows = engine.pair_rows(pairs, prints, {s.key: s for s in result.students if isinstance(s, StudentCode)})
-    assert [(r.a, r.b, r.score) for r in rows] == [(r.a, r.b, r.score) for r in fast]
+
+
+@pytest.mark.slow  # three fingerprinting processes
+def test_fingerprints_are_the_same_on_every_run(template):
+    """copydetect picks fingerprints by hash(), salted per process: the children's salt is fixed, so a class gets
+    the same scores on every run."""
+    texts = {"a": "def f(x):\n    return torch.linalg.solve(x.T @ x + torch.eye(3), x.T).sum(-1) * 0.5\n" * 3,
+             "b": "y = [torch.exp(v) - 1 for v in range(10) if v % 3]\nprint(sum(y), len(y))\n" * 4}
+    first, _ = engine.fingerprints(texts, template.code, workers=2)
+    second, _ = engine.fingerprints(texts, template.code, workers=1)
+    assert all(first[k].positions == second[k].positions and first[k].positions for k in texts)
 
 
 def test_short_code_counts_as_min_code_long(template):

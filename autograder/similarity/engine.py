@@ -29,8 +29,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-import numpy as np
-
 NOISE = 25  # copydetect's noise threshold: shorter shared stretches are never a match (its default)
 GUARANTEE = 30  # copydetect's guarantee threshold: longer shared stretches are always found (its default)
 MIN_CODE = 200  # filtered characters; a full ps3 answer has 640-1,000
@@ -93,8 +91,8 @@ def _run_children(jobs: list[dict]) -> list[dict]:
 
 
 def fingerprints(texts: dict[str, str], template: str, workers: int = 2) -> tuple[dict, dict[str, str]]:
-    """copydetect's CodeFingerprint of every text (key -> fingerprint) and, for texts it could not fingerprint,
-    key -> why. ``workers`` child processes share the texts."""
+    """copydetect's fingerprint of every text, as :class:`Prints` (key -> Prints), and, for texts it could not
+    fingerprint, key -> why. ``workers`` child processes share the texts."""
     keys = sorted(texts)
     chunks = [keys[i::workers] for i in range(max(1, min(workers, len(keys))))]
     jobs = [{"template": template, "texts": {k: texts[k] for k in chunk}, "noise": NOISE,
@@ -107,38 +105,49 @@ def fingerprints(texts: dict[str, str], template: str, workers: int = 2) -> tupl
 
 
 def compare(a: str, b: str, fingerprints: dict) -> PairResult:
-    """One pair by copydetect's own compare_files (the reference :func:`compare_fast` must equal)."""
+    """One pair of copydetect CodeFingerprints by copydetect's own compare_files: the reference that
+    :func:`compare_fast` must equal (tests/test_similarity.py)."""
     from copydetect import compare_files
 
     overlap, (similarity_a, similarity_b), (slices_a, slices_b) = compare_files(fingerprints[a], fingerprints[b])
     if overlap == 0 or len(slices_a) == 0 or len(slices_a[0]) == 0:
         return PairResult(a, b, 0.0, 0.0, 0.0, [], [])
-    share_a = _share(similarity_a, fingerprints[a])
-    share_b = _share(similarity_b, fingerprints[b])
+    share_a = _share(similarity_a, float(fingerprints[a].token_coverage))
+    share_b = _share(similarity_b, float(fingerprints[b].token_coverage))
     return PairResult(a, b, max(share_a, share_b), share_a, share_b, _spans(slices_a), _spans(slices_b))
 
 
-def _share(similarity: float, fingerprint) -> float:
-    """copydetect's similarity (matched share of this side's fingerprinted code), with code shorter than MIN_CODE
-    filtered characters counted as MIN_CODE long."""
-    coverage = float(fingerprint.token_coverage)
+def _share(similarity: float, coverage: float) -> float:
+    """copydetect's similarity (matched share of this side's fingerprinted code, ``coverage`` filtered characters),
+    with code shorter than MIN_CODE filtered characters counted as MIN_CODE long."""
     return float(min(1.0, similarity * coverage / max(coverage, MIN_CODE))) if coverage else 0.0
 
 
 class Prints:
-    """One student's copydetect fingerprint, held as plain Python sets, dicts and lists: a pair's comparison then
-    costs tens of microseconds instead of the hundreds that compare_files' small numpy operations take."""
+    """One student's copydetect fingerprint as plain Python sets, dicts and lists (made in the child from the
+    CodeFingerprint): cheap to send back, and a pair's comparison costs tens of microseconds instead of the hundreds
+    that compare_files' small numpy operations take."""
 
-    def __init__(self, fingerprint):
-        self.fingerprint = fingerprint
-        self.k = int(fingerprint.k)
-        self.positions = {int(h): sorted(int(p) for p in positions) for h, positions in fingerprint.hash_idx.items()}
-        self.hashes = frozenset(self.positions)
+    def __init__(self, k: int, positions: dict[int, list[int]], offsets: list[list[int]], coverage: float,
+                 has_code: bool):
+        self.k = k
+        self.positions = positions  # fingerprint hash -> its positions in the filtered code
+        self.hashes = frozenset(positions)
+        self.offset_at = [int(o[0]) for o in offsets]  # copydetect's offsets: filtered index -> characters removed
+        self.removed = [int(o[1]) for o in offsets]
+        self.coverage = coverage  # copydetect's token_coverage
+        self.has_code = has_code
+
+    @classmethod
+    def of(cls, fingerprint) -> Prints:
+        """From a copydetect CodeFingerprint (after boilerplate removal)."""
+        import numpy as np
+
         offsets = np.asarray(fingerprint.offsets)
-        self.offset_at = offsets[:, 0].tolist() if len(offsets) else []
-        self.removed = offsets[:, 1].tolist() if len(offsets) else []
-        self.coverage = float(fingerprint.token_coverage)
-        self.has_code = len(fingerprint.filtered_code) > 0
+        return cls(int(fingerprint.k),
+                   {int(h): sorted(int(p) for p in positions) for h, positions in fingerprint.hash_idx.items()},
+                   offsets.tolist() if len(offsets) else [], float(fingerprint.token_coverage),
+                   len(fingerprint.filtered_code) > 0)
 
     def slices(self, shared) -> tuple[float, list[tuple[int, int]]]:
         """(copydetect's similarity, the matched ranges of the original text) for the ``shared`` hashes, as
@@ -165,29 +174,27 @@ class Prints:
 
 
 def compare_fast(a: str, b: str, prints: dict[str, Prints]) -> PairResult:
-    """What :func:`compare` gives (copydetect's compare_files), computed on :class:`Prints`; tests/test_similarity.py
-    checks that both give the same result on every pair of the committed cases."""
+    """What :func:`compare` gives (copydetect's compare_files), computed on :class:`Prints`."""
     left, right = prints[a], prints[b]
     shared = left.hashes & right.hashes
     if not shared:
         return PairResult(a, b, 0.0, 0.0, 0.0, [], [])
     similarity_a, spans_a = left.slices(shared)
     similarity_b, spans_b = right.slices(shared)
-    share_a, share_b = _share(similarity_a, left.fingerprint), _share(similarity_b, right.fingerprint)
+    share_a, share_b = _share(similarity_a, left.coverage), _share(similarity_b, right.coverage)
     return PairResult(a, b, max(share_a, share_b), share_a, share_b, spans_a, spans_b)
 
 
-def compare_all(pairs: list[tuple[str, str]], fingerprints: dict) -> list[PairResult]:
-    """Every pair's PairResult, in the order given (a pair with a side missing from ``fingerprints`` scores 0)."""
-    prints = {key: Prints(fingerprints[key]) for key in {k for pair in pairs for k in pair} if key in fingerprints}
+def compare_all(pairs: list[tuple[str, str]], prints: dict[str, Prints]) -> list[PairResult]:
+    """Every pair's PairResult, in the order given (a pair with a side missing from ``prints`` scores 0)."""
     return [compare_fast(a, b, prints) if a in prints and b in prints else PairResult(a, b, 0.0, 0.0, 0.0, [], [])
             for a, b in pairs]
 
 
-def pair_rows(pairs: list[tuple[str, str]], fingerprints: dict, codes: dict) -> list[PairRow]:
+def pair_rows(pairs: list[tuple[str, str]], prints: dict[str, Prints], codes: dict) -> list[PairRow]:
     """The rows of similarity.csv for ``pairs`` (codes: key -> StudentCode, for the matched lines)."""
     rows = []
-    for result in compare_all(pairs, fingerprints):
+    for result in compare_all(pairs, prints):
         lines_a = codes[result.a].matched_lines(result.spans_a) if result.score else []
         lines_b = codes[result.b].matched_lines(result.spans_b) if result.score else []
         rows.append(PairRow(result.a, result.b, result.score, result.share_a, result.share_b,
@@ -196,5 +203,5 @@ def pair_rows(pairs: list[tuple[str, str]], fingerprints: dict, codes: dict) -> 
     return rows
 
 
-def _spans(slices: np.ndarray) -> list[tuple[int, int]]:
+def _spans(slices) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(slices[0], slices[1], strict=True)]

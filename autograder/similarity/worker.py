@@ -2,7 +2,7 @@
 
 Started with a fixed PYTHONHASHSEED (copydetect hashes k-grams with ``hash()``), it reads one pickled job from stdin,
 ``{"template", "texts": {key: code}, "noise", "window"}``, and writes one pickle to stdout: ``{"made": {key:
-CodeFingerprint}, "failed": {key: reason}}``. A text that takes longer than PER_TEXT_S is given up (its student is
+engine.Prints}, "failed": {key: reason}}``. A text that takes longer than PER_TEXT_S is given up (its student is
 listed as not compared, the others go on).
 
 Student code is only tokenized here (Pygments), never run.
@@ -11,10 +11,10 @@ Student code is only tokenized here (Pygments), never run.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import signal
 import sys
+import types
 
 PER_TEXT_S = 30.0
 
@@ -28,8 +28,13 @@ def _alarm(signum, frame):
 
 
 def fingerprint(job: dict) -> dict:
+    # copydetect imports matplotlib.pyplot for its own HTML report, which is not used here: a stand-in module saves
+    # each child about half a CPU-second of start-up
+    sys.modules.setdefault("matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))
     import numpy as np
     from copydetect import CodeFingerprint
+
+    from .engine import Prints
 
     template = CodeFingerprint("template.py", job["noise"], 1, fp=io.StringIO(job["template"]), language="python")
     boilerplate = np.unique(np.array(sorted(template.hashes), dtype=np.int64))
@@ -38,8 +43,8 @@ def fingerprint(job: dict) -> dict:
     for key, text in job["texts"].items():
         signal.setitimer(signal.ITIMER_REAL, PER_TEXT_S)
         try:
-            made[key] = CodeFingerprint("student.py", job["noise"], job["window"], boilerplate, language="python",
-                                        fp=io.StringIO(text))
+            made[key] = Prints.of(CodeFingerprint("student.py", job["noise"], job["window"], boilerplate,
+                                                  language="python", fp=io.StringIO(text)))
         except _OutOfTime:
             failed[key] = f"copydetect could not fingerprint the code within {PER_TEXT_S:.0f} s"
         except Exception as error:  # noqa: BLE001 - one student's code never stops the others
@@ -50,7 +55,6 @@ def fingerprint(job: dict) -> dict:
 
 
 def main() -> int:
-    os.environ.setdefault("MPLBACKEND", "Agg")  # copydetect imports matplotlib.pyplot
     job = pickle.load(sys.stdin.buffer)
     sys.stdout.buffer.write(pickle.dumps(fingerprint(job)))
     sys.stdout.buffer.flush()
