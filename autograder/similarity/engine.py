@@ -133,6 +133,8 @@ class Prints:
         self.k = k
         self.positions = positions  # fingerprint hash -> its positions in the filtered code
         self.hashes = frozenset(positions)
+        self.first = {h: p[0] for h, p in positions.items()}  # most hashes occur once
+        self.repeated = frozenset(h for h, p in positions.items() if len(p) > 1)
         self.offset_at = [int(o[0]) for o in offsets]  # copydetect's offsets: filtered index -> characters removed
         self.removed = [int(o[1]) for o in offsets]
         self.coverage = coverage  # copydetect's token_coverage
@@ -153,7 +155,10 @@ class Prints:
         """(copydetect's similarity, the matched ranges of the original text) for the ``shared`` hashes, as
         compare_files computes them: positions closer than k merge into one slice, each slice ends k after its last
         position, and slice ends are moved back into the original text by the characters filtering removed."""
-        positions = sorted(p for h in shared for p in self.positions[h])
+        positions = list(map(self.first.__getitem__, shared))
+        for h in shared & self.repeated:
+            positions += self.positions[h][1:]
+        positions.sort()
         runs, start, last = [], positions[0], positions[0]
         for position in positions[1:]:
             if position - last > self.k - 1:
