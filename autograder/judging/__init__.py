@@ -20,6 +20,7 @@ from .base import (
     prepared_cases,
     register_judge,
 )
+from .misconceptions import diagnosis as _diagnosis  # noqa: F401  (the catalogue, loaded before judges fork)
 
 import_judge_modules()  # one per assignment, paired by name with autograder/student/cases/<assignment>.py
 

@@ -28,6 +28,7 @@ class Verdict:
     message: str
     readings: tuple[Reading, ...] = ()  # where in the book to read (feedback links them)
     excused: tuple[str, ...] = ()  # upstream functions whose wrong outputs this pass relied on (upstream.Excuse)
+    misconceptions: tuple[str, ...] = ()  # the catalogued misconceptions a failure is explained by (.misconceptions)
 
 
 class CheckFailure(Exception):
@@ -88,8 +89,10 @@ def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict])
     notes: list[str] = []
     for outcome in sorted(decoded, key=lambda o: o.case):
         failure = judge_outcome(name, kind, cases, outcome, notes)
-        if failure is not None:
-            return failure
+        if failure is not None:  # the misconception that explains it, if the catalogue has one, comes first
+            from .misconceptions.diagnosis import explained
+
+            return explained(failure, name, kind, seed, cases, decoded, outcome.case)
     return passed_verdict(name, kind, len(cases), notes)
 
 
