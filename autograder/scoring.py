@@ -32,6 +32,8 @@ class CellResult:
     bonus: bool
     messages: list[str] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)  # book sections the failed checks point to (feedback links)
+    failed_checks: list[str] = field(default_factory=list)  # the judged checks that failed (the class report)
+    misconceptions: list[str] = field(default_factory=list)  # what their diagnosis named (judging.misconceptions)
 
 
 def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str) -> Verdict:
@@ -68,6 +70,8 @@ def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: i
             result = CellResult(cell.grade_id, cell.points, 0.0, False, cell.bonus)
             result.passed = all(v.passed for _, v in verdicts)
             result.messages.extend(("Passed: " if v.passed else "Failed: ") + v.message for _, v in verdicts)
+            result.failed_checks.extend(name for name, v in verdicts if not v.passed)
+            result.misconceptions.extend(dict.fromkeys(m for _, v in verdicts for m in v.misconceptions))
             result.readings.extend(r for _, v in verdicts if not v.passed for r in v.readings
                                    if r not in result.readings)
             result.points = cell.points if result.passed else 0.0
