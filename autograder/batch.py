@@ -40,7 +40,8 @@ from .nbgrader_cli import generate_assignment, mark_bonus_cells, prepared_assign
 from .source import check_names, notebook_imports
 from .submissions import Submission, discover
 
-OUTPUT_FILES = {JOURNAL_NAME, "grades.csv", "gradebook.db", "summary.md", "histogram.png", "worker.log",
+OUTPUT_FILES = {JOURNAL_NAME, "grades.csv", "gradebook.db", "summary.md", "histogram.png", "misconceptions.png",
+                "worker.log",
                 "nbgrader_config.py", "canvas_import.csv", "nbgrader_export.csv", "feedback", "source", "release",
                 "submitted", "autograded", "similarity"}  # similarity/: grade --similarity's report
 

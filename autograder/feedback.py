@@ -1,5 +1,6 @@
 """Per-student HTML feedback: the score (autograded, by hand, bonus), for each test cell its name, points,
-pass/fail and the verdict (what was checked, what came back, and a link to the book section to read), the
+pass/fail and the verdict (what was checked, what came back, and a link to the book section to read), first the
+misconceptions the grader named (each with its text and section), the
 hand-marked cells with their marks and the grader's comments. Never any test code, hidden or visible.
 Everything is escaped; links go only to the book (autograder.judging.sections.book_url)."""
 
@@ -9,6 +10,8 @@ from html import escape
 from pathlib import Path
 
 from .gradebook import Mark
+from .judging.misconceptions import CATALOGUE
+from .misconception_report import misconceptions_of
 from .report import Row, points
 from .source import MANUAL, TASK
 
@@ -35,6 +38,27 @@ def _message(text: str, readings, book_url: str) -> str:
         else:
             lines.append(escape(line))
     return "<pre>" + "\n".join(lines) + "</pre>"
+
+
+def _misconceptions(result, book_url: str) -> list[str]:
+    """What the grader found you probably misunderstood, first: each named misconception with its text and the
+    section to read (autograder/judging/misconceptions)."""
+    found = misconceptions_of(result)
+    if not found:
+        return []
+    out = ["<h2>What probably went wrong</h2>",
+           "<p>Your outputs matched, on every test case, a wrong idea that students of this course often have:</p>"
+           "<ul>"]
+    for misconception in found:
+        entry = CATALOGUE.get(misconception)
+        if entry is None:
+            out.append(f"<li><b>{escape(misconception)}</b></li>")
+            continue
+        link = f"<a href='{escape(entry.reading.url(book_url), quote=True)}'>{escape(str(entry.reading))}</a>"
+        out.append(f"<li><b>{escape(misconception)}</b> (in <code>{escape(entry.function)}</code>): "
+                   f"{escape(entry.text)} Read: {link}</li>")
+    out.append("</ul>")
+    return out
 
 
 def _score_line(row: Row) -> str:
@@ -70,6 +94,7 @@ def render(row: Row, title: str, book_url: str) -> str:
         out.append("<h2>Notes about your submission</h2><ul>")
         out.extend(f"<li>{escape(note)}</li>" for note in result.notes)
         out.append("</ul>")
+    out.extend(_misconceptions(result, book_url))
     ran = result.status not in ("invalid", "missing")
     if result.cells:
         out.append("<h2>Autograded tests</h2>")

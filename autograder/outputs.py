@@ -7,7 +7,7 @@ result of each (autograder.journal); the gradebook's marks, with a person's scor
 2. the gradebook: results not yet in it are written (``grade`` writes each result as it arrives; what is left,
    e.g. after a crash, is written here; a student whose write fails keeps the planned marks in grades.csv and the
    failure in the row's message);
-3. feedback/<student>.html, summary.md, histogram.png;
+3. feedback/<student>.html, summary.md, histogram.png, misconceptions.png (autograder.misconception_report);
 4. grades.csv again only if step 2 or 3 failed for someone (the failure is then on that student's row).
 """
 
@@ -21,6 +21,7 @@ from .gradebook import GradebookWriter, planned_marks, read_gradebook
 from .journal import Journal
 from .judging.sections import book_url as default_book_url
 from .judging.sections import local_link_warning
+from .misconception_report import FIGURE, write_class_figure
 from .report import Row, write_csv, write_histogram, write_summary
 from .source import AssignmentSource
 
@@ -98,7 +99,9 @@ def write_outputs(output: Path, journal: Journal, source: AssignmentSource, titl
     total = source.max_score + source.manual_max
     writers = {"summary.md": lambda: write_summary(output / "summary.md", rows, source, seconds, workers, notes),
                "histogram.png": lambda: write_histogram(output / "histogram.png", rows, total, source.bonus_max,
-                                                        f"{source.assignment_id}: scores")}
+                                                        f"{source.assignment_id}: scores"),
+               FIGURE: lambda: write_class_figure(output / FIGURE, [row.result for row in rows], source,
+                                                  f"{source.assignment_id}: misconceptions per function")}
     for what, write in writers.items():
         try:
             write()

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from .gradebook import Mark
 from .grading import GradeResult
+from .misconception_report import misconceptions_of, summary_lines
 from .source import MANUAL, TASK, TEST, AssignmentSource
 from .text import for_csv, for_markdown
 
 COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "message", "bonus", "manual_pending",
-           "late", "seconds", "notebook", "seed", "autograded", "manual", "name"]
+           "late", "seconds", "notebook", "seed", "autograded", "manual", "name", "misconceptions"]
 
 
 def points(value: float) -> str:
@@ -93,7 +94,8 @@ class Row:
                   "bonus": points(self.bonus), "manual_pending": points(self.pending),
                   "late": "yes" if r.late else "no", "seconds": f"{r.seconds:.2f}", "notebook": r.notebook,
                   "seed": "" if r.seed is None else str(r.seed), "autograded": points(self.autograded),
-                  "manual": points(self.manual), "name": self.name or r.name}
+                  "manual": points(self.manual), "name": self.name or r.name,
+                  "misconceptions": ";".join(misconceptions_of(r))}
         return {key: for_csv(value) for key, value in values.items()}
 
 
@@ -190,6 +192,7 @@ def write_summary(path: Path, rows: list[Row], source: AssignmentSource, seconds
         passed = sum(any(c.grade_id == cell.grade_id and c.passed for c in r.cells) for r in graded)
         label = md(cell.grade_id) + (" (bonus)" if cell.bonus else "")
         lines.append(f"| {label} | {points(cell.points)} | {passed} / {len(graded)} |")
+    lines += summary_lines(results, source)
     manual_cells = [c for c in source.cells if c.role in (MANUAL, TASK)]
     if manual_cells:
         lines += ["", "## Graded by hand", "",
