@@ -222,7 +222,8 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
                     from .student.probes import draw_cases
 
                     total = len(draw_cases(expected.name, seed, expected.kind))
-                    reading = next((i for i, line in enumerate(lines) if line.startswith("Read: ")), len(lines))
+                    # before the check's own "Read:" (the last; a named misconception's comes first)
+                    reading = max((i for i, line in enumerate(lines) if line.startswith("Read: ")), default=len(lines))
                     lines[reading:reading] = case_lines(expected.name, expected.kind, index, total,
                                                         functions.get((expected.name, expected.kind)))
             print(INDENT + ("\n" + INDENT).join(lines), file=out)
