@@ -75,7 +75,7 @@ def test_every_submission_has_a_row_with_the_contract_columns(graded):
     columns = list(next(iter(rows.values())))
     assert columns[:6] == ["student_id", "assignment", "score", "max_score", "status", "message"]
     assert columns[6:] == ["bonus", "manual_pending", "late", "seconds", "notebook", "seed", "autograded", "manual",
-                           "name"]
+                           "name", "misconceptions"]
     assert {r["status"] for r in rows.values()} <= {"ok", "timeout", "error", "invalid", "missing"}
     assert all(r["max_score"] == str(MAX_SCORE) for r in rows.values())  # bonus excluded, hand-marked included
     for step in ("loading the grader", "finding the submissions", "starting 2 grading worker(s)",
