@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, Uniform
 
-from vaelib.glue import glue
+from vaelib.glue import glue, mean_sd
 from vaelib.probability import bits_per_dim
 
 
@@ -63,3 +63,12 @@ def test_glue_outside_a_notebook_does_nothing(monkeypatch):
     monkeypatch.setattr("IPython.get_ipython", lambda: object())
     glue("b", 2.0)
     assert calls == []
+
+
+def test_mean_sd_against_numpy():
+    values = np.array([-20.1, -19.98, -19.95, -20.17, -20.0])
+    expected = f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+    assert mean_sd(values) == expected == "-20.04 ± 0.09"
+    assert mean_sd(torch.tensor([1.0, 3.0]), ".1f") == "2.0 ± 1.4"
+    with pytest.raises(ValueError):
+        mean_sd([1.0])

@@ -7,15 +7,16 @@ Here ``sigma`` is a standard deviation. Both estimators return per-sample estima
 import torch
 
 
-def score_function_samples(f, mu: float, sigma: float,
-                           eps: torch.Tensor) -> torch.Tensor:
-    """Score-function (REINFORCE) estimates f(z) grad log q(z), (n,) -> (n, 2).
+def score_function_samples(f, mu: float, sigma: float, eps: torch.Tensor,
+                           baseline: float = 0.0) -> torch.Tensor:
+    """Score-function (REINFORCE) estimates (f(z) - b) grad log q(z), (n,) -> (n, 2).
 
     With z = mu + sigma * eps: d/dmu log q = eps / sigma and
-    d/dsigma log q = (eps^2 - 1) / sigma.
+    d/dsigma log q = (eps^2 - 1) / sigma. A constant ``baseline`` b keeps the estimate
+    unbiased, because E[grad log q] = 0, and changes its variance.
     """
     z = mu + sigma * eps
-    fz = f(z)
+    fz = f(z) - baseline
     return torch.stack([fz * eps / sigma, fz * (eps**2 - 1.0) / sigma], dim=-1)
 
 
@@ -29,15 +30,17 @@ def pathwise_samples(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Ten
     return torch.stack([grad_mu, grad_sigma], dim=-1)
 
 
-def quadratic_gradient(mu: float, sigma: float, k: float) -> tuple[float, float]:
-    """True gradient of E[(z - k)^2] = (mu - k)^2 + sigma^2: (2 (mu - k), 2 sigma)."""
-    return 2.0 * (mu - k), 2.0 * sigma
+def quadratic_gradient(mu: float, sigma: float, c: float) -> tuple[float, float]:
+    """True gradient of E[(z - c)^2] = (mu - c)^2 + sigma^2: (2 (mu - c), 2 sigma)."""
+    return 2.0 * (mu - c), 2.0 * sigma
 
 
-def quadratic_variances(mu: float, sigma: float, k: float) -> dict[str, tuple[float, float]]:
-    """Single-sample variances of both estimators for f(z) = (z - k)^2, a = mu - k (derived in chapter 6)."""
-    a, s2 = mu - k, sigma**2
+def quadratic_variances(mu: float, sigma: float, c: float) -> dict[str, tuple[float, float]]:
+    """Single-sample variances of the estimators for f(z) = (z - c)^2, a = mu - c (derived in chapter 6):
+    pathwise, score function, and score function with the baseline b = E[f] = a^2 + sigma^2."""
+    a, s2 = mu - c, sigma**2
     return {
         "pathwise": (4.0 * s2, 4.0 * a**2 + 8.0 * s2),
         "score_function": (a**4 / s2 + 14.0 * a**2 + 15.0 * s2, 2.0 * a**4 / s2 + 60.0 * a**2 + 74.0 * s2),
+        "score_function_baseline": (8.0 * a**2 + 10.0 * s2, 40.0 * a**2 + 56.0 * s2),
     }

@@ -7,6 +7,7 @@ into, and ``glue`` does nothing.
 """
 
 import numbers
+import statistics
 
 
 def glue(name: str, value) -> None:
@@ -26,3 +27,11 @@ def glue(name: str, value) -> None:
         return
     if get_ipython() is not None:
         myst_glue(name, value, display=False)
+
+
+def mean_sd(values, spec: str = ".2f") -> str:
+    """"mean ± sd" of several runs (the sample standard deviation, n - 1), each formatted with ``spec``."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        raise ValueError("mean_sd needs at least two values")
+    return f"{format(statistics.fmean(values), spec)} ± {format(statistics.stdev(values), spec)}"
