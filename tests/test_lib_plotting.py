@@ -102,6 +102,7 @@ def test_text_repr_aligns_columns():
     (["a", "b"], [{"a": "x", "c": 1}], "c", ".2f", "columns the table does not have"),
     (["a", "b"], [["x", 1]], "c", {"z": ".2f"}, "formats for columns"),
     (["a", "b"], [], "c", ".2f", "at least one row"),
+    (["a", "z", "z"], [["x", 1, 2]], "c", ".2f", "must differ"),
 ])
 def test_bad_tables_are_refused_with_a_reason(columns, rows, caption, formats, message):
     with pytest.raises(ValueError, match=message):

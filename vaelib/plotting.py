@@ -134,6 +134,8 @@ class ResultTable:
         self.columns = [str(name) for name in columns]
         if len(self.columns) < 2:
             raise ValueError("a result table needs a label column and at least one column of values")
+        if len(set(self.columns)) < len(self.columns):
+            raise ValueError(f"column names must differ (they name the formats and the headers): {self.columns}")
         if not caption or not str(caption).strip():
             raise ValueError("a result table needs a caption that says what its numbers are")
         self.caption = str(caption)
