@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="self-check a notebook with its visible tests")
     check.add_argument("notebook")
     check.add_argument("--course-root", help="folder with exercises/ (default: this repository)")
-    check.add_argument("--cell-timeout", type=float, default=300.0)
+    check.add_argument("--cell-timeout", type=float, default=None,
+                       help="CPU seconds per cell (default: the assignment's, as when graded)")
     check.add_argument("--book-url", help="where the check links to the book")
 
     from .similarity.cli import add_similarity_parser

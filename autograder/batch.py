@@ -16,6 +16,7 @@ The flow, each step announced on stderr as it starts:
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -192,7 +193,8 @@ def grade_batch(assignment: Assignment, submissions_path: Path, output: Path, wo
     check_output_folder(output, regrade)
     adopting = output.is_dir() and (output / "gradebook.db").exists() and not (output / JOURNAL_NAME).exists()
     output.mkdir(parents=True, exist_ok=True)
-    with Journal.open(output, create=True) as journal, \
+    share = sandbox.grader_cpu_share() if use_sandbox else contextlib.nullcontext()
+    with share, Journal.open(output, create=True) as journal, \
             tempfile.TemporaryDirectory(prefix="autograder-grade-") as tmp:
         if journal.dropped_lines:
             say(f"the journal had {journal.dropped_lines} incomplete line(s) from an interrupted run: ignored "

@@ -772,7 +772,7 @@ class DaskPool:
         future = self.client.submit(judge_on_node, function, args, self.settings, checks, pure=False,
                                     workers=allowed, allow_other_workers=False, priority=1)
         try:
-            result = self._wait(future, allowed, JUDGE_TIMEOUT_S + READY_TIMEOUT_S + 60, judging=True)
+            result = self._wait(future, allowed, wall_cap(JUDGE_TIMEOUT_S) + READY_TIMEOUT_S + 60, judging=True)
         except (NodeCannotJudge, JudgeFailed, ClusterLost):
             raise
         except KilledWorker as error:  # the grader's own judge child, under the same limits, cannot take it down

@@ -31,7 +31,8 @@ from .boundary import BoundaryError, LineReader, clean_cell_message, clean_text,
 from .sandbox import CgroupFactory, Limits, ResourceGroup
 from .student.cellrunner import wall_cap
 
-READY_TIMEOUT_S = 180.0  # a zygote imports torch and IPython: seconds on an idle machine, more under load
+READY_TIMEOUT_S = 600.0  # a zygote imports torch and IPython: 2-3 CPU-s, which a busy machine may stretch to minutes
+# (a zygote that cannot start dies at once: this only bounds a hang)
 END_TIMEOUT_S = 15.0  # after a job's kill, until its monitor has been reaped
 CELL_GRACE_S = 5.0  # beyond a cell's limit (CPU, or the wall-clock cap) before a cell that ignores its interrupt is
 # stopped
@@ -169,8 +170,6 @@ def describe_end(ended: dict | None) -> str | None:
 POLL_S = 0.25  # how often a running job's CPU time is read while no message arrives
 CONTENDED_SHARE = 0.5  # a wall-clock timeout is "contended" when the submission spent at least this share of its
 # non-running time waiting for a CPU (ready to run) rather than sleeping or waiting for input
-HOG_CORES = 1.5  # a submission whose processes wanted this many cores per thread it was given is named in its row
-HOG_MIN_CPU_S = 5.0  # (only once it has used this much CPU or been throttled this long)
 
 
 class RunClock:
@@ -298,8 +297,11 @@ class SandboxPool:
 
     def __init__(self, size: int, threads_per_job: int = 1, log_path: Path | None = None, sandboxed: bool = True,
                  limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu",
-                 preload: tuple[str, ...] = ()):
+                 preload: tuple[str, ...] = (), landlock: bool = False):
         self.size = max(1, size)
+        # not root (a student's `check`): bubblewrap in the user's own user namespace, no uid of its own, no cgroup
+        self.user_sandbox = sandboxed and os.geteuid() != 0
+        self.landlock = landlock and not sandboxed  # --no-sandbox only: writes beneath the job's folder only
         self.preload = tuple(preload)  # what the zygotes import before forking (autograder.source.notebook_imports)
         self.sandboxed = sandboxed
         self.limits = limits or Limits()
@@ -346,27 +348,28 @@ class SandboxPool:
             self._spawned += 1
             number = self._spawned
         config = {"sandboxed": self.sandboxed, "tmp_bytes": self.limits.tmp_bytes,
-                  "shm_bytes": self.limits.shm_bytes, "preload": list(self.preload)}
+                  "shm_bytes": self.limits.shm_bytes, "preload": list(self.preload), "landlock": self.landlock}
         if self.sandboxed:
             # a uid no other zygote on this machine holds (another batch, another Dask worker), and a replacement
-            # never shares a uid with a sandbox still dying
-            claim = sandbox.claim_uid(number)
+            # never shares a uid with a sandbox still dying; a user's own sandbox runs as the user
+            claim = None if self.user_sandbox else sandbox.claim_uid(number)
             group = (self.cgroups.make(f"zygote-{number}", threads=self.threads_per_job) if self.cgroups.available
                      else None)
 
             def argv_for(fd: int) -> list[str]:
                 inner = sandbox.zygote_argv(json.dumps(dict(config, control_fd=fd)), sandboxed=True)
-                return sandbox.command(inner, claim.uid, self.assignment_files, gpu=self.gpu)
+                return sandbox.command(inner, claim.uid if claim else None, self.assignment_files, gpu=self.gpu)
 
             def preexec() -> None:
                 if group is not None:
                     group.attach_self()
-                sandbox.apply_rlimits(self.limits, address_space=not self.gpu)
+                sandbox.apply_rlimits(self.limits, address_space=not self.gpu, processes=claim is not None)
 
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap clears it and sets its own
             server = ForkServer(argv_for, env, self._log, preexec, name="grading sandbox")
             with self._lock:
-                self._uids[id(server)] = claim
+                if claim is not None:
+                    self._uids[id(server)] = claim
                 if group is not None:
                     self._groups[id(server)] = group
         else:

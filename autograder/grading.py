@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .assemble import Assembled, InvalidNotebook, assemble, code_cells_for_run, read_notebook
-from .executor import HOG_CORES
 from .judging.sections import Reading
 from .scoring import CellResult, score_test_cells
 from .source import MANUAL, SOLUTION, TASK, AssignmentSource
@@ -279,7 +278,7 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
         parts.append("cell time limit exceeded in " + ", ".join(
             f"{names.get(m['position'], '?')} ({_used(m)})" for m in timeouts))
     attention = time_attention(run, timeouts, names, kit)
-    parts += [note for note in attention if note.startswith(("ran again alone", "wanted far more", "used "))]
+    parts += [note for note in attention if note.startswith(("ran again alone", "wanted far more"))]
     manual = _manual_cells(kit, assembled)
     pending = sum(m.max_points for m in manual if m.answered)
     notes = list(submission.notes) + list(assembled.notes)
@@ -292,8 +291,8 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
                        cpu_seconds=round(float(run.get("cpu_seconds") or 0.0), 3), attention=attention)
 
 
-HOG_THROTTLED_SHARE = 0.25  # held back by its CPU quota for this share of its wall time: it wanted more than its share
-HOG_MIN_S = 2.0
+HOG_DEMAND = 3.0  # runnable threads on average, per thread the submission was given: it wanted far more than its share
+HOG_MIN_S = 10.0  # (only once its CPU and waiting add up to this many seconds)
 
 
 def _used(message: dict) -> str:
@@ -304,7 +303,9 @@ def _used(message: dict) -> str:
 
 def time_attention(run: dict, timeouts: list[dict], names: dict[int, str], kit: GradingKit) -> list[str]:
     """What about the submission's time an instructor should look at, whatever its status: every timeout that
-    stood (with the CPU time it used), a rerun alone, and a submission that wanted far more CPU than its share."""
+    stood (with the CPU time it used), a rerun alone, and a submission that wanted far more CPU than its share (its
+    threads' running and run-queue waiting, measured by the grader, add up to several cores: its cgroup holds it to
+    its share, so it slowed only itself, but it is worth a look)."""
     notes = [f"{names.get(m['position'], '?')} timed out ({_used(m)})" for m in timeouts]
     if run.get("budget_timeout"):
         notes.append(f"the notebook's budget ended the run ({run.get('ended')})")
@@ -312,14 +313,11 @@ def time_attention(run: dict, timeouts: list[dict], names: dict[int, str], kit: 
         notes.append(f"ran again alone after its first run hit a wall-clock cap while the machine was busy "
                      f"({run.get('first_try')})")
     cpu, wall = float(run.get("cpu_seconds") or 0.0), float(run.get("seconds") or 0.0)
-    throttled = float(run.get("throttled_seconds") or 0.0)
-    cores = cpu / wall if wall > 0 else 0.0
-    if throttled >= HOG_MIN_S and throttled >= HOG_THROTTLED_SHARE * wall:
-        notes.append(f"wanted far more CPU than its share of {kit.threads} core(s): held back for {throttled:.1f} s "
-                     f"of its {wall:.1f} s (it starts busy processes or threads)")
-    elif cpu >= HOG_MIN_S and cores > HOG_CORES * kit.threads:
-        notes.append(f"used {cpu:.1f} s of CPU time in {wall:.1f} s ({cores:.1f} cores on average; its share is "
-                     f"{kit.threads}): it starts busy processes or threads")
+    wanted = cpu + float(run.get("waited_seconds") or 0.0)  # running, or ready to run and waiting for a CPU
+    if wall > 0 and wanted >= HOG_MIN_S and wanted / wall > HOG_DEMAND * kit.threads:
+        notes.append(f"wanted far more CPU than its share of {kit.threads} core(s): {wanted / wall:.0f} processes or "
+                     f"threads ready to run on average over {wall:.0f} s ({cpu:.1f} s of CPU time used); it starts "
+                     f"busy processes or threads, which only slow itself down")
     return notes
 
 

@@ -22,10 +22,22 @@ import tempfile
 from pathlib import Path
 
 from .course import Assignment
+from .student.cellrunner import wall_cap
 
 CACHE_FORMAT = 1  # bump when what a cache entry holds changes
 
-NBGRADER_TIMEOUT_S = 300
+NBGRADER_TIMEOUT_S = 300  # CPU seconds for one nbgrader command (about 18 s); 5x that of wall-clock time as the
+# backstop against a hang, so that a busy machine slows nbgrader down without failing the batch
+
+
+def cpu_limited(seconds: float):
+    """A preexec_fn that limits a subprocess to ``seconds`` of CPU time (it is killed beyond)."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (int(seconds), int(seconds) + 5))
+
+    return limit
 
 
 class NbgraderError(RuntimeError):
@@ -53,7 +65,7 @@ def generate_assignment(assignment: Assignment, release_to: Path, db_path: Path 
                    f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{db}",
                    "--log-level=WARN"]
         result = subprocess.run(command, cwd=course, env=_env(), capture_output=True, text=True,
-                                timeout=NBGRADER_TIMEOUT_S)
+                                preexec_fn=cpu_limited(NBGRADER_TIMEOUT_S), timeout=wall_cap(NBGRADER_TIMEOUT_S))
         released = course / "release" / assignment.id
         if result.returncode != 0 or not (released / assignment.notebook_name).is_file():
             raise NbgraderError(f"nbgrader generate_assignment {assignment.id} failed (exit {result.returncode}):\n"

@@ -19,6 +19,7 @@ Layers, from the outside in (what each one stops is in the README's threat model
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import os
@@ -237,12 +238,13 @@ def gpu_device_nodes() -> list[str]:
     return sorted(glob.glob("/dev/nvidia*"))
 
 
-def command(inner: list[str], uid: int, assignment_files: Path | None = None, gpu: bool = False) -> list[str]:
+def command(inner: list[str], uid: int | None, assignment_files: Path | None = None, gpu: bool = False) -> list[str]:
     """The bwrap command line that runs ``inner`` as ``uid`` inside a fresh sandbox. ``gpu``: the NVIDIA device
     nodes are bound into the sandbox's /dev (the driver's libraries come with /usr), and CUDA_VISIBLE_DEVICES is
-    passed on when the grader's environment sets it."""
+    passed on when the grader's environment sets it. ``uid`` None: a user's own sandbox (the student's `check`,
+    not root): bubblewrap maps the user into a user namespace of its own, with no capability and no_new_privs."""
     bwrap, setpriv = bwrap_path(), shutil.which("setpriv")
-    if bwrap is None or setpriv is None:
+    if bwrap is None or (setpriv is None and uid is not None):
         raise RuntimeError("bubblewrap (bwrap) and setpriv are needed for the grading sandbox")
     args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--clearenv",
@@ -276,6 +278,8 @@ def command(inner: list[str], uid: int, assignment_files: Path | None = None, gp
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/tmp",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "IPYTHONDIR", "/tmp/.ipython",
              "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib", "--setenv", "MPLBACKEND", "Agg"]
+    if uid is None:
+        return args + inner
     args += [setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--inh-caps=-all",
              "--bounding-set=-all", "--no-new-privs"]
     return args + inner
@@ -628,13 +632,56 @@ def _v1_hierarchy(controller: str) -> Path | None:
     return None
 
 
-def apply_rlimits(limits: Limits, address_space: bool = True) -> None:
+@contextlib.contextmanager
+def grader_cpu_share():
+    """While ``grade`` runs: this process, and the programs it starts (nbgrader), in a CPU cgroup with the weight of
+    one grading worker, so that other users' jobs slow the grader's own steps no more than a worker (without it,
+    this process shares its session's one weight with every process session on the machine). Back in its own
+    cgroup afterwards. Nothing where no CPU cgroup can be made."""
+    factory = CgroupFactory(None, workers=1, quota_cores=None, label="autograder-grader")
+    if not factory.counts_cpu:
+        yield
+        return
+    original = _own_cgroups()
+    try:
+        group = factory.make("grader")
+        group.attach_self()
+    except OSError:
+        factory.remove_all()
+        yield
+        return
+    try:
+        yield
+    finally:
+        for procs in original:
+            try:
+                procs.write_text(str(os.getpid()))
+            except OSError:
+                pass
+        factory.remove_all()
+
+
+def _own_cgroups() -> list[Path]:
+    """The cgroup.procs files of this process's cpu and cpuacct cgroups (v1) or of its v2 cgroup."""
+    found = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        number, controllers, path = line.split(":", 2)
+        if number == "0" and (CGROUP_ROOT / "cgroup.controllers").is_file():
+            found.append(CGROUP_ROOT / path.lstrip("/") / "cgroup.procs")
+        for controller in controllers.split(","):
+            if controller in ("cpu", "cpuacct") and _v1_hierarchy(controller) is not None:
+                found.append(_v1_hierarchy(controller) / path.lstrip("/") / "cgroup.procs")
+    return [path for path in dict.fromkeys(found) if path.is_file()]
+
+
+def apply_rlimits(limits: Limits, address_space: bool = True, processes: bool = True) -> None:
     """Set in the zygote's bwrap before exec; inherited by the zygote and every submission. ``address_space=False``
     (a GPU sandbox): no RLIMIT_AS, because the CUDA driver reserves far more virtual address space than it uses and
     fails to start under a few GiB; the cgroup's memory limit then bounds what the submission really uses."""
     if address_space:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    if processes:  # not in a user's own sandbox: RLIMIT_NPROC counts every process of the user's uid
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

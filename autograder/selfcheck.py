@@ -14,7 +14,6 @@ here: answers graded by hand and bonus cells. Exit code 0 when every visible tes
 from __future__ import annotations
 
 import ast
-import os
 import sys
 from pathlib import Path
 
@@ -132,12 +131,21 @@ def _with_links(message: str, readings, book_url: str) -> list[str]:
     return lines
 
 
-def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeout_s: float = 300.0,
+def release_dir(notebook_path: Path, course_root: Path | None) -> Path | None:
+    """The released assignment's folder the notebook belongs to (its data files are the run's), or None."""
+    root = Path(course_root) if course_root else REPO_ROOT
+    folder = root / "exercises" / notebook_path.stem
+    return folder if (folder / f"{notebook_path.stem}.ipynb").is_file() else None
+
+
+def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeout_s: float | None = None,
                out=sys.stdout, book_url: str | None = None) -> int:
+    from .assignments import config_for
+    from .check_sandbox import run_notebook
     from .judging.sections import book_url as resolve_book_url
     from .scoring import score_test_cells
-    from .student.cellrunner import make_shell, run_cells
-    from .student.probes import GradingContext, seed_for, set_grading_context
+    from .source import notebook_imports
+    from .student.probes import seed_for
 
     notebook_path = Path(notebook_path)
     if not notebook_path.is_file():
@@ -165,24 +173,25 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
     def named(cell) -> str:
         return f'{cell.grade_id} in "{where[cell.position]}"' if where.get(cell.position) else cell.grade_id
 
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    context = GradingContext(int.from_bytes(os.urandom(8), "little") >> 1)
+    config = config_for(source.assignment_id)
+    job = {"job": "check", "cells": code_cells_for_run(assembled), "threads": 1,
+           "cell_timeout_s": cell_timeout_s or config.cell_timeout_s,
+           "notebook_timeout_s": max(config.notebook_timeout_s, cell_timeout_s or 0)}
+    release = release_dir(notebook_path.resolve(), course_root)
+    checked = run_notebook(job, release, tuple(notebook_imports(release / f"{release.name}.ipynb"))
+                           if release else (), lambda line: print(line, file=out))
+    print(file=out)
     messages: dict[int, dict] = {}
-    cwd = os.getcwd()
-    os.chdir(notebook_path.resolve().parent)
-    set_grading_context(context)
-    try:
-        run_cells(make_shell(), code_cells_for_run(assembled), cell_timeout_s,
-                  lambda m: messages.setdefault(m["position"], m), context=context)
-    finally:
-        set_grading_context(None)
-        os.chdir(cwd)
+    for message in checked.run.get("cells") or []:
+        messages.setdefault(message["position"], message)
+    master_seed = checked.master_seed
 
     from .grading import cell_label
 
     tested = [cell for cell in assembled.cells if cell.role == TEST and by_id[cell.grade_id].expected]
-    results = score_test_cells([(by_id[c.grade_id], messages.get(c.position)) for c in tested], context.master_seed,
-                               "error", "the notebook stopped before this cell", cell_timeout_s)
+    results = score_test_cells([(by_id[c.grade_id], messages.get(c.position)) for c in tested], master_seed,
+                               checked.run.get("status", "error"), checked.run.get("ended") or "the notebook stopped "
+                               "before this cell", job["notebook_timeout_s"])
     scored = {cell.position: result for cell, result in zip(tested, results, strict=True)}
     passed = failed = 0
     errors = []
@@ -216,7 +225,7 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
             record = next((r for r in records if r.get("name") == expected.name and r.get("kind") == expected.kind),
                           None)
             if record is not None and expected.kind == "visible":
-                seed = seed_for(context.master_seed, expected.name, expected.kind)
+                seed = seed_for(master_seed, expected.name, expected.kind)
                 index = first_failing_case(expected.name, seed, expected.kind, record.get("outcomes") or [])
                 if index is not None:
                     from .student.probes import draw_cases

@@ -118,3 +118,73 @@ def prefer_oom_kill() -> None:
     """The memory limit's OOM killer takes this process tree first, never the zygote."""
     with open("/proc/self/oom_score_adj", "w") as handle:
         handle.write("1000")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Landlock: where no bubblewrap sandbox exists (a student's laptop running `check`), the process that runs the
+# notebook may write only beneath its private folder, and cannot signal or ptrace anything outside itself
+# ------------------------------------------------------------------------------------------------------------
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446  # every arch
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+PR_SET_NO_NEW_PRIVS = 38
+# write-type file system rights by the ABI version that introduced them: write a file, remove a folder or a file,
+# make a character device, folder, regular file, socket, fifo, block device or symbolic link (1); link or rename
+# across folders (2); truncate (3); device ioctls (5)
+LANDLOCK_WRITE_RIGHTS = {1: (1 << 1) | (1 << 4) | (1 << 5) | (0x7F << 6), 2: 1 << 13, 3: 1 << 14, 5: 1 << 15}
+LANDLOCK_ACCESS_FS_WRITE_FILE = 1 << 1
+LANDLOCK_SCOPES = 3  # ABI 6: abstract unix sockets and signals stay inside the domain
+
+
+def landlock_version() -> int:
+    """The kernel's Landlock ABI version (0: none)."""
+    _libc.syscall.restype = ctypes.c_long
+    version = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                            ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(0, int(version))
+
+
+def restrict_writes(writable: list[str], devices: list[str] = ("/dev",)) -> int:
+    """From now on this process and its children may create, change or remove files only beneath ``writable``
+    (and write to the existing device files beneath ``devices``: /dev/null), and (Landlock ABI 6) may not signal
+    processes or reach abstract unix sockets outside their own domain; a Landlocked process can never ptrace one
+    outside it. Reading stays allowed. Returns the ABI version used; raises IsolationError where Landlock is
+    missing."""
+    version = landlock_version()
+    if version < 1:
+        raise IsolationError(0, "Landlock is not available in this kernel")
+    rights = 0
+    for since, bits in LANDLOCK_WRITE_RIGHTS.items():
+        if version >= since:
+            rights |= bits
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                    ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    attr = RulesetAttr(rights, 0, LANDLOCK_SCOPES if version >= 6 else 0)
+    size = 24 if version >= 6 else 16 if version >= 4 else 8
+    ruleset = int(_libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
+                                ctypes.c_uint32(0)))
+    if ruleset < 0:
+        errno = ctypes.get_errno()
+        raise IsolationError(errno, f"landlock_create_ruleset: {os.strerror(errno)}")
+    try:
+        for paths, allowed in ((writable, rights), (devices, LANDLOCK_ACCESS_FS_WRITE_FILE)):
+            for path in paths:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    rule = PathBeneath(allowed, fd)
+                    _check(int(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH,
+                                             ctypes.byref(rule), ctypes.c_uint32(0))), f"landlock_add_rule {path}")
+                finally:
+                    os.close(fd)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _check(int(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, ctypes.c_uint32(0))), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    return version

@@ -131,7 +131,9 @@ def isolated_monitor(shell, config: dict):
 def plain_monitor(shell, config: dict):
     """--no-sandbox: the submission runs in a forked process group with a private temporary folder, nothing more. The
     monitor dies with the zygote and the submission with the monitor (the grader ends a job by killing its monitor),
-    though processes the submission starts in sessions of their own may outlive it (the README says so)."""
+    though processes the submission starts in sessions of their own may outlive it (the README says so). With
+    ``config["landlock"]`` (the student's `check` where no bubblewrap sandbox exists) the submission may write only
+    beneath its private folder and cannot signal or ptrace anything outside it (isolation.restrict_writes)."""
 
     def handle(job: socket.socket) -> int:
         isolation.die_with_parent(signal.SIGKILL)
@@ -142,6 +144,9 @@ def plain_monitor(shell, config: dict):
             try:
                 isolation.die_with_parent(signal.SIGKILL)
                 os.setsid()
+                if config.get("landlock"):  # `check` without bubblewrap: writes only beneath its own folder
+                    shm = ["/dev/shm"] if os.path.isdir("/dev/shm") else []
+                    isolation.restrict_writes([root, *shm])
                 from .child import run_submission
 
                 code = run_submission(job, shell, root)
