@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import sandbox
+from .course import UsageError
 from .executor import ForkServerDied, SandboxPool
 from .grading import new_master_seed, run_with_restarts
 
@@ -62,9 +63,13 @@ def run_notebook(job: dict, release_dir: Path | None, preload: tuple[str, ...], 
     job = dict(job, master_seed=seed, files_dir=str(release_dir) if release_dir else None)
     for protection in protections():
         with tempfile.NamedTemporaryFile(prefix="autograder-check-", suffix=".log") as log:
-            pool = SandboxPool(1, log_path=Path(log.name), sandboxed=protection == "sandbox",
-                               assignment_files=release_dir if protection == "sandbox" else None,
-                               preload=preload, landlock=protection == "landlock")
+            try:
+                pool = SandboxPool(1, log_path=Path(log.name), sandboxed=protection == "sandbox",
+                                   assignment_files=release_dir if protection == "sandbox" else None,
+                                   preload=preload, landlock=protection == "landlock")
+            except (OSError, RuntimeError) as error:
+                say(f"(could not start the {protection} protection: {error}; trying the next)")
+                continue
             try:
                 _import_judging()  # while the child imports torch, before it runs any of the notebook's code
                 try:
@@ -78,7 +83,8 @@ def run_notebook(job: dict, release_dir: Path | None, preload: tuple[str, ...], 
                 return CheckRun(run_with_restarts(job, pool.run), seed, protection)
             finally:
                 pool.close()
-    raise RuntimeError("no way to run the notebook started")  # "none" always starts unless Python itself fails
+    raise UsageError("check could not start a process to run the notebook in (see the lines above): is this the "
+                     "course's Python, and can it start itself again (sys.executable)?")
 
 
 def _import_judging() -> None:
