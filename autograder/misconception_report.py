@@ -77,10 +77,15 @@ def summary_lines(results: list, source: AssignmentSource) -> list[str]:
         for misconception, students in sorted(line.named.items(), key=lambda item: (-item[1], item[0])):
             entry = CATALOGUE.get(misconception)
             what = f"{entry.summary} ({entry.reading})" if entry is not None else "(no longer in the catalogue)"
-            lines.append(f"| {function} | {for_markdown(misconception)} | {students} | {for_markdown(what)} |")
+            lines.append(f"| {function} | {for_markdown(misconception)} | {students} | {_cell(what)} |")
         if line.unnamed:
             lines.append(f"| {function} | none named | {line.unnamed} | failed with no catalogued misconception |")
     return lines
+
+
+def _cell(text: str) -> str:
+    """The catalogue's own text (trusted) in a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def class_figure(results: list, source: AssignmentSource, title: str):

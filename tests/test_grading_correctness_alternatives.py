@@ -50,4 +50,5 @@ def test_alternative_passes_under_20_seeds(alternative):
         for seed in seeds_for(name, GRADING_SEEDS):
             verdict = run_check(name, func, seed)
             assert verdict.passed, f"{alternative.name}, grading seed {seed}: {verdict.message}"
+            assert not verdict.misconceptions  # a correct implementation is never given a misconception
         assert run_check(name, func, 0, "visible").passed

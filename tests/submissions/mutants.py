@@ -219,7 +219,7 @@ def pathwise_gradient(f, mu, sigma, n_samples):
 '''),
     # --------------------------------------------------------------------------------------------------------------
     # what the check records cannot tell them from other bugs: any rotation of the basis; a random output judged once;
-    # a wrong value seen only in the recorded case; noise reused in ways the check reports alike (repeated rows)
+    # noise reused in ways the check reports alike (repeated rows)
     Variant("mc_ignores_given_z", "ps1_likelihood", "mc_log_marginal", ('mc_log_marginal_given_z',),
             'draws fresh samples even when z is given', '''
 def mc_log_marginal(x, log_likelihood, n_samples, z=None):
@@ -233,14 +233,6 @@ def pca_basis(x, k):
     _, _, vh = torch.linalg.svd(centred, full_matrices=False)
     mixed = vh[:k].T @ (torch.eye(k, dtype=x.dtype) + torch.ones(k, k, dtype=x.dtype))
     return torch.linalg.qr(mixed)[0]
-'''),
-    Variant("score_loo_over_n", "ps4_gradients", "score_function_gradient", ('score_function_gradient',),
-            'the leave-one-out baseline divided by n instead of n - 1 (red team, 2026-12-05)', '''
-def score_function_gradient(f, mu, sigma, n_samples):
-    eps = torch.randn(n_samples)
-    fz = f(mu + sigma * eps)
-    fz = fz - (fz.sum() - fz) / n_samples
-    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
 '''),
     Variant("reparam_noise_shared_by_columns", "ps4_gradients", "reparameterize", ('reparameterize',),
             'one noise value per row, shared by every latent dimension (torch.randn(batch, 1))', '''

@@ -269,6 +269,14 @@ class _Run:
                 raise Mismatch
             if self._distinct(misconception, index):
                 evidence.value += 1
+        elif (fed := self._fed(misconception, index)) is not None:
+            # a recorded case (the student's noise is known from what their function gave f or the decoder): the
+            # misconception run on the very same noise must give the very same outputs
+            if fed.error is not None or not same_value(self.name, student.value, fed.value):
+                raise Mismatch
+            failed = judge_outcome(self.name, self.kind, self.cases, fed, [])
+            if failed is not None or self._verdict(None, index) is not None:
+                evidence.value += 1
         else:  # random outputs judged exactly: the verdicts must agree, numbers aside (counts too, where the
             # misconception's own verdict counts differently from one run to the next)
             verdict, mine = self._verdict(misconception, index), self._verdict(None, index)
@@ -278,6 +286,32 @@ class _Run:
                 raise Mismatch
             if verdict is not None and not _DECIMAL_MARK.search(self._verdict(misconception, index)):
                 evidence.qualitative += 1
+
+    def _fed(self, misconception: Misconception, index: int) -> Outcome | None:
+        """The misconception's outcome on a recorded case when fed the noise the student's function drew there
+        (RECORDED_NOISE), or None when that noise cannot be known."""
+        hook = RECORDED_NOISE.get(self.name)
+        student = self.outcomes[index]
+        if hook is None or student.error is not None:
+            return None
+        key = (misconception.id, index, "fed")
+        if key not in self.replays:
+            try:
+                noise = hook(self.cases[index], student.value)
+            except Exception:  # noqa: BLE001 - a record of another form: no noise to feed
+                noise = None
+            if noise is None:
+                return None
+            if time.process_time() > self.deadline:
+                raise OverBudget
+            func = _fed_function(misconception, noise)
+            try:
+                with contextlib.redirect_stdout(None):
+                    outcome = Outcome(index, value=to_value(call_case(PROBES[self.name], func, self.cases[index])))
+            except Exception as error:  # noqa: BLE001 - e.g. it wants more noise than the student drew
+                outcome = Outcome(index, error=describe_exception(error))
+            self.replays[key] = outcome
+        return self.replays[key]
 
     def _deterministic(self, misconception: Misconception, index: int) -> bool:
         first, second = self.replay(misconception, index), self.replay(misconception, index, run=1)
@@ -537,6 +571,76 @@ def _result_only(value: Value) -> Value:
     """The probe's (result, spied upstream calls): the result."""
     return value.items[0] if value.kind == "tuple" and value.items else value
 
+
+# ----------------------------------------------------------------------------------------------------------
+# Recorded cases: the student's own noise
+# ----------------------------------------------------------------------------------------------------------
+class NoiseExhausted(RuntimeError):
+    """The misconception draws more standard normal noise than the student's function did."""
+
+
+def _fed_function(misconception: Misconception, noise: list[np.ndarray]):
+    """The misconception's implementation whose torch.randn and torch.randn_like return, call after call of it,
+    the standard normal noise the student's function drew (``noise``: one flat array per call, in draw order)."""
+    import types
+
+    import torch
+
+    calls = iter(noise)
+    state = {"left": np.zeros(0)}
+
+    def take(shape, dtype=None):
+        shape = tuple(int(n) for n in shape)
+        count = math.prod(shape)
+        if count > len(state["left"]):
+            raise NoiseExhausted(f"wants {count} more normal draws than the student's function made")
+        values, state["left"] = state["left"][:count], state["left"][count:]
+        return torch.tensor(values.reshape(shape), dtype=dtype or torch.get_default_dtype())
+
+    def randn(*size, dtype=None, **_):
+        return take(size[0] if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size, dtype)
+
+    def randn_like(tensor, dtype=None, **_):
+        return take(tensor.shape, dtype or tensor.dtype)
+
+    fed_torch = types.ModuleType("torch")
+    fed_torch.__getattr__ = lambda name: getattr(torch, name)  # everything else is torch's
+    fed_torch.randn, fed_torch.randn_like = randn, randn_like
+    scope: dict = {"__name__": f"misconception_{misconception.id}_fed"}
+    exec(compile(HELPERS[misconception.assignment], "<helpers>", "exec"), scope)  # noqa: S102
+    scope["torch"] = fed_torch
+    exec(compile(misconception.source, f"<misconception {misconception.id}>", "exec"), scope)  # noqa: S102
+    inner = scope[misconception.function]
+
+    def fed(*args, **kwargs):
+        state["left"] = np.asarray(next(calls), np.float64)
+        return inner(*args, **kwargs)
+
+    return fed
+
+
+def _iwae_noise(case: dict, value: Value) -> list[np.ndarray] | None:
+    """iwae_bound's recorded case: each call's decoder inputs z (rows, in order), standardised by q(z | x)."""
+    if not case.get("recorded") or value.kind != "calls":
+        return None
+    from ...student.cases.common import as_tensor
+    from ...student.cases.ps3_elbo import tiny_vae_modules
+
+    encoder, _ = tiny_vae_modules(case)
+    mu, log_var = (np.asarray(t.detach().double().numpy()[0]) for t in encoder(as_tensor(np.float32(case["x"]))))
+    return [((np.asarray(item.items[1].array, np.float64) - mu) / np.exp(0.5 * log_var)).reshape(-1)
+            for item in value.items]
+
+
+def _score_noise(case: dict, value: Value) -> list[np.ndarray] | None:
+    """score_function_gradient's recorded case: each call's points of f, in order, standardised."""
+    if not case.get("recorded") or value.kind != "calls":
+        return None
+    return [(np.asarray(item.items[1].array, np.float64).reshape(-1) - case["mu"]) / case["sigma"]
+            for item in value.items]
+
+
+RECORDED_NOISE = {"iwae_bound": _iwae_noise, "score_function_gradient": _score_noise}  # check -> noise per call
 
 CANONICAL = {"pca_basis": _sign_canonical, "principal_angles": _nan_as_zero}  # check -> array transform
 PROJECTION = {"mixture_log_marginal": _result_only, "mc_log_marginal_given_z": _result_only}  # check -> output

@@ -213,6 +213,18 @@ def score_function_gradient(f, mu, sigma, n_samples):
     return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
 '''),
     Misconception(
+        "score_loo_over_n", A, "score_function_gradient", ('score_function_gradient',),
+        'the leave-one-out baseline divided by n instead of n - 1 (red team, 2026-12-05)',
+        ('Your leave-one-out baseline divides the sum of the OTHER samples by n instead of by their number, '
+         'n - 1: the baseline for sample i is the mean of f over the n - 1 other samples.'),
+        READ_SCORE_FUNCTION_GRADIENT, '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    fz = fz - (fz.sum() - fz) / n_samples
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+'''),
+    Misconception(
         "score_z_for_eps", A, "score_function_gradient", ('score_function_gradient',),
         'z where eps belongs in the score ((z / sigma) instead of (z - mu) / sigma^2)',
         ('You used z where eps belongs in the score. With z = mu + sigma * eps, d/dmu log q = (z - mu) / '

@@ -1,0 +1,265 @@
+"""The catalogue of misconceptions (autograder/judging/misconceptions) and the diagnosis that names them.
+
+* every catalogued misconception is named for a submission with exactly that bug, under 20 grading seeds, on every
+  check it fails; the mutants it is not, and those listed in mutants.DIAGNOSED_AS, are given no other name;
+* a correct alternative implementation is never named (a passing verdict carries no misconception; the alternatives'
+  own 20-seed test asserts it too); two bugs in two functions are both named, two bugs in one function neither;
+* the catalogue is well formed (its readings are sections of the book, its implementations are the mutants') and
+  never mounted in the grading sandbox; diagnosis is reproducible and names nothing past its budget;
+* grades.csv, the feedback page, summary.md and misconceptions.png carry what was named (and ``check`` prints it).
+
+The checks run in-process, as in the grading-correctness tests (harness.run_check: probe, then judge the records
+as the grader receives them). Those of statistical checks are slow (each seed probes and diagnoses every case):
+marked slow.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from autograder.judging import JUDGES
+from autograder.judging.misconceptions import CATALOGUE, CHECK_FUNCTIONS, for_check, function_of
+from autograder.judging.misconceptions import diagnosis as diagnosis_module
+from tests.submissions.harness import argument_for, run_check, solution_namespace, variant_namespace
+from tests.submissions.make_submissions import MUTANTS, namespace
+from tests.submissions.mutants import DIAGNOSED_AS
+from tests.test_feedback_sections import labelled_headings
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADING_SEEDS = range(101, 121)  # 20, as the mutants' own test
+BY_NAME = {m.name: m for m in MUTANTS}
+# checks whose probes train a model: no misconception is catalogued for them (what training returns depends on
+# every choice of the training), so diagnosis has nothing to run there
+TRAINING_CHECKS = ("train_linear_autoencoder", "vae_heldout_elbo")
+
+
+def _function(scope: dict, check: str, function: str):
+    return scope[argument_for(check) if argument_for(check) in scope else function]
+
+
+def _named(check: str, func, seed: int, kind: str = "hidden") -> tuple[bool, tuple[str, ...]]:
+    verdict = run_check(check, func, seed, kind)
+    assert verdict.passed or "Read:" in verdict.message
+    if verdict.misconceptions:  # named first, with its section, then the check's own message
+        entry = CATALOGUE[verdict.misconceptions[0]]
+        assert verdict.message.startswith(f"Likely misconception [{entry.id}] {entry.text}\nRead: {entry.reading}\n")
+        assert verdict.readings[0] == entry.reading
+    return verdict.passed, verdict.misconceptions
+
+
+# ---------------------------------------------------------------------------------------------- the catalogue
+def test_the_catalogue_is_well_formed_and_its_implementations_are_the_mutants():
+    assert len(CATALOGUE) >= 100
+    per_function: dict[str, int] = {}
+    for misconception in CATALOGUE.values():
+        per_function[misconception.function] = per_function.get(misconception.function, 0) + 1
+        assert re.fullmatch(r"[a-z0-9_]+", misconception.id), misconception.id
+        assert all(check in JUDGES and function_of(check) == misconception.function for check in misconception.checks)
+        assert f"def {misconception.function}(" in misconception.source
+        text = misconception.text
+        assert 40 <= len(text) <= 400 and "TODO" not in text and len(re.findall(r"[.!?](\s|$)", text)) <= 3, text
+        # one definition: the mutant of the same name is built from the catalogue entry
+        mutant = BY_NAME[misconception.id]
+        assert (mutant.source, mutant.function, mutant.checks, mutant.description) == \
+            (misconception.source, misconception.function, misconception.checks, misconception.summary)
+    graded = {function_of(name) for name in JUDGES} - {function_of(check) for check in TRAINING_CHECKS}
+    assert graded <= set(per_function), graded - set(per_function)  # every graded function has misconceptions
+    assert set(DIAGNOSED_AS) <= set(BY_NAME) - set(CATALOGUE) and set(DIAGNOSED_AS.values()) <= set(CATALOGUE)
+    assert all(function_of(check) in CHECK_FUNCTIONS.values() or check in JUDGES for check in CHECK_FUNCTIONS)
+
+
+def test_every_reading_is_a_section_of_the_book():
+    problems = []
+    for misconception in CATALOGUE.values():
+        reading = misconception.reading
+        headings = labelled_headings(reading.document)
+        if headings.get(reading.label) != reading.title:
+            problems.append(f"{misconception.id}: ({reading.label})= titled {headings.get(reading.label)!r}, "
+                            f"the catalogue says {reading.title!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_nothing_of_the_catalogue_is_mounted_in_the_grading_sandbox():
+    from autograder import sandbox
+
+    catalogue = (ROOT / "autograder" / "judging" / "misconceptions").resolve()
+    for host, inside in sandbox.readonly_binds():  # none is the catalogue, a file in it, or a folder holding it
+        host = Path(host).resolve()
+        assert host != catalogue and catalogue not in host.parents and host not in catalogue.parents, (host, inside)
+    assert "judging" not in sandbox.AUTOGRADER_STUDENT_SIDE
+
+
+# ---------------------------------------------------------------------------------------------- diagnosis
+def _statistical(checks) -> bool:
+    return any(JUDGES[check].statistics is not None for check in checks)
+
+
+def _param(misconception):
+    marks = [pytest.mark.slow] if _statistical(misconception.checks) else []
+    return pytest.param(misconception, marks=marks, id=f"{misconception.assignment}-{misconception.id}")
+
+
+@pytest.mark.parametrize("misconception", [_param(m) for m in CATALOGUE.values()])
+def test_each_misconception_is_named_under_20_grading_seeds(misconception):
+    scope = variant_namespace(BY_NAME[misconception.id])
+    for check in misconception.checks:
+        func = _function(scope, check, misconception.function)
+        named = {seed: _named(check, func, seed) for seed in GRADING_SEEDS}
+        wrong = {seed: found for seed, (passed, found) in named.items() if passed or found != (misconception.id,)}
+        assert not wrong, f"{misconception.id} on {check}: {wrong} (seed: (passed, named))"
+
+
+OTHERS = [m for m in MUTANTS if m.name not in CATALOGUE]
+
+
+@pytest.mark.parametrize("mutant", [pytest.param(m, id=f"{m.assignment}-{m.name}",
+                                                  marks=[pytest.mark.slow] if _statistical(m.checks) else [])
+                                     for m in OTHERS])
+def test_a_mutant_the_catalogue_does_not_hold_is_given_no_other_name(mutant):
+    if any(check in TRAINING_CHECKS for check in mutant.checks):
+        assert not any(for_check(check) for check in mutant.checks)  # nothing to diagnose with
+        return
+    scope = variant_namespace(mutant)
+    expected = (DIAGNOSED_AS[mutant.name],) if mutant.name in DIAGNOSED_AS else ()
+    seeds = GRADING_SEEDS if expected else GRADING_SEEDS[:3]
+    for check in mutant.checks:
+        found = {seed: _named(check, _function(scope, check, mutant.function), seed)[1] for seed in seeds}
+        assert all(names in ((), expected) for names in found.values()), found
+        if expected:
+            assert all(names == expected for names in found.values()), found
+
+
+@pytest.mark.parametrize("assignment", ["ps1_likelihood", "ps2_autoencoders", "ps3_elbo", "ps4_gradients"])
+def test_a_correct_implementation_is_never_named(assignment):
+    """The solution on every check the catalogue covers (the correct alternatives are graded under 20 seeds by
+    test_grading_correctness_alternatives.py, which asserts they pass with no misconception named: diagnosis runs
+    on a failure only)."""
+    scope = solution_namespace(assignment)
+    for check in (name for name in JUDGES if name not in TRAINING_CHECKS
+                  and any(function_of(name) == m.function for m in CATALOGUE.values() if m.assignment == assignment)):
+        assert _named(check, _function(scope, check, function_of(check)), GRADING_SEEDS[0]) == (True, ())
+
+
+TWO_BUGS = [("ps1_likelihood", "loglik_mean_not_sum", "mle_variance"),
+            ("ps3_elbo", "kl_wrong_sign", "iwae_no_log_k"),
+            ("ps4_gradients", "variances_std", "pathwise_sum_samples")]
+
+
+@pytest.mark.parametrize("assignment,first,second", TWO_BUGS)
+def test_two_bugs_in_two_functions_are_both_named(assignment, first, second):
+    scope = namespace(assignment, BY_NAME[first], also=(BY_NAME[second],))
+    for name in (first, second):
+        misconception = CATALOGUE[name]
+        check = misconception.checks[0]
+        for seed in GRADING_SEEDS[:3]:
+            assert _named(check, _function(scope, check, misconception.function), seed) == (False, (name,))
+
+
+def test_two_bugs_in_one_function_name_nothing():
+    """KL with the wrong sign AND without the 1/2 is neither misconception: never a guess."""
+    from tests.submissions.variants import Variant
+
+    both = Variant("kl_two_bugs", "ps3_elbo", "gaussian_kl", ("gaussian_kl",), "two bugs", '''
+def gaussian_kl(mu, log_var):
+    return (1.0 + log_var - mu**2 - log_var.exp()).sum(-1)
+''')
+    func = variant_namespace(both)["gaussian_kl"]
+    for seed in GRADING_SEEDS[:3]:
+        assert _named("gaussian_kl", func, seed) == (False, ())
+    # and a bug the catalogue does not know, in a statistical check
+    other = Variant("elbo_quarter_kl", "ps3_elbo", "elbo", ("elbo",), "a quarter of the KL", '''
+def elbo(x, encoder, decoder, n_samples=1):
+    mu, log_var = encoder(x)
+    z = mu + torch.exp(0.5 * log_var) * torch.randn((n_samples, *mu.shape))
+    return bernoulli_log_likelihood(x, decoder(z)).mean(0) - 0.25 * gaussian_kl(mu, log_var)
+''')
+    func = variant_namespace(other)["elbo"]
+    assert _named("elbo", func, GRADING_SEEDS[0]) == (False, ())
+
+
+def test_diagnosis_is_reproducible_leaves_torch_alone_and_names_nothing_past_its_budget(monkeypatch):
+    import torch
+
+    from autograder.judging import judge
+    from autograder.student.probes import probe
+
+    func = variant_namespace(BY_NAME["elbo_prior_samples"])["elbo"]
+    first = run_check("elbo", func, 101)
+    assert run_check("elbo", func, 101) == first and first.misconceptions == ("elbo_prior_samples",)
+    records = [o.to_json() for o in probe("elbo", func, 101, "hidden")]
+    torch.manual_seed(5)
+    expected = torch.randn(3)
+    torch.manual_seed(5)
+    assert judge("elbo", 101, "hidden", records).misconceptions == ("elbo_prior_samples",)
+    assert torch.equal(torch.randn(3), expected)  # the diagnosis restored the global generator
+    monkeypatch.setattr(diagnosis_module, "BUDGET_S", 0.0)
+    assert run_check("elbo", func, 101).misconceptions == ()
+    monkeypatch.setattr(diagnosis_module, "BUDGET_S", 8.0)
+    monkeypatch.setenv(diagnosis_module.ENABLED_VARIABLE, "0")
+    assert run_check("elbo", func, 101).misconceptions == ()
+
+
+# ---------------------------------------------------------------------------------------------- the outputs
+def _scored_notebook(assignment: str, variants: tuple[str, ...], seed: int = 7):
+    """Every code cell of the solution notebook with the variants applied, run in-process with a grading context
+    (as the sandbox runs it), then its test cells scored as the grader does: (source, cell results)."""
+    import contextlib
+    import io
+
+    from autograder.scoring import score_test_cells
+    from autograder.source import load_source
+    from autograder.student.probes import GradingContext, set_grading_context
+    from tests.submissions.make_submissions import apply_replacement, load_solution, solution_path
+
+    nb = load_solution(assignment)
+    for name in variants:
+        nb = apply_replacement(nb, BY_NAME[name].function, BY_NAME[name].source)
+    release = ROOT / "exercises" / assignment / f"{assignment}.ipynb"
+    source = load_source(assignment, solution_path(assignment), release)
+    context = GradingContext(seed)
+    scope: dict = {"__name__": "__main__"}
+    set_grading_context(context)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.get("id") != "train_run":
+                    context.current_cell = cell.metadata.get("nbgrader", {}).get("grade_id")
+                    exec(compile(cell.source, f"<{assignment}>", "exec"), scope)  # noqa: S102
+    finally:
+        set_grading_context(None)
+    messages = {cell.grade_id: {"status": "ok", "records": context.records} for cell in source.test_cells}
+    return source, score_test_cells([(cell, messages[cell.grade_id]) for cell in source.test_cells], seed, "ok",
+                                    None, 600.0)
+
+
+def test_grades_csv_feedback_and_class_report_carry_the_names(tmp_path):
+    from autograder.feedback import render
+    from autograder.grading import GradeResult
+    from autograder.misconception_report import class_counts, summary_lines, write_class_figure
+    from autograder.report import Row
+
+    source, cells = _scored_notebook("ps1_likelihood", ("loglik_mean_not_sum", "mle_variance"))
+    named = [m for cell in cells for m in cell.misconceptions]
+    assert named == ["loglik_mean_not_sum", "mle_variance"]
+    results = [GradeResult(student, "ps1_likelihood", 0.0, source.max_score, "ok", "", cells=cells)
+               for student in ("alice", "bob")]
+    _, clean_cells = _scored_notebook("ps1_likelihood", ())
+    results.append(GradeResult("carol", "ps1_likelihood", 0.0, source.max_score, "ok", "", cells=clean_cells))
+    rows = [Row(GradeResult.from_json(r.to_json()), {}, source) for r in results]  # as the journal keeps them
+    assert rows[0].csv_row()["misconceptions"] == "loglik_mean_not_sum;mle_variance"
+    assert rows[2].csv_row()["misconceptions"] == ""
+    html = render(rows[0], "Problem set 1", "https://book.example")
+    entry = CATALOGUE["mle_variance"]
+    assert "What probably went wrong" in html and entry.id in html and entry.reading.url("https://book.example") in html
+    assert html.index("What probably went wrong") < html.index("Autograded tests")
+    assert "What probably went wrong" not in render(rows[2], "Problem set 1", "https://book.example")
+    counts = {line.function: line for line in class_counts([r.result for r in rows], source)}
+    assert counts["gaussian_mle"].named == {"mle_variance": 2} and counts["gaussian_mle"].unnamed == 0
+    assert counts["gaussian_log_likelihood"].failed == 2 and "log_sum_exp" not in counts
+    text = "\n".join(summary_lines([r.result for r in rows], source))
+    assert "| ` gaussian_mle ` | ` mle_variance ` | 2 | returns the variance" in text and "misconceptions.png" in text
+    write_class_figure(tmp_path / "misconceptions.png", [r.result for r in rows], source, "ps1")
+    assert (tmp_path / "misconceptions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
