@@ -37,3 +37,42 @@ def check(name: str, func: Callable, kind: str = "visible") -> None:
     if not verdict.passed:
         raise AssertionError(verdict.message)
     print(f"ok: {verdict.message}")
+
+
+def visible_case(name: str, number: int, func: Callable):
+    """Call ``func`` on visible case ``number`` (counted from 1, as `check` numbers them) of the check ``name``, as the
+    test does, and return what it returned, after printing the inputs: the line `check` gives you to paste into a
+    new cell to reproduce a failed case, e.g. ``visible_case("gaussian_kl", 2, gaussian_kl)``."""
+    import inspect
+
+    from .student.probes import arguments_of, draw_cases
+
+    cases = draw_cases(name, VISIBLE_SEED, "visible")
+    if not 1 <= number <= len(cases):
+        raise ValueError(f"{name} has visible cases 1 to {len(cases)}")
+    args, kwargs = arguments_of(name, cases[number - 1])
+    try:
+        named = inspect.signature(func).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        named = {**{f"argument {i + 1}": value for i, value in enumerate(args)}, **kwargs}
+    print(f"{getattr(func, '__name__', 'your function')} on visible case {number} of {name}:")
+    for key, value in named.items():
+        text = repr(value)
+        print(f"  {key} = " + (text if len(text) < 600 else text[:600] + " ..."))
+    return func(*args, **kwargs)
+
+
+def check_notebook(path: str | None = None) -> None:
+    """``python -m autograder check`` on this notebook, from a cell of the notebook itself: save first (the file on
+    disk is checked). Runs in a separate process (check's own sandbox), so nothing in this kernel changes."""
+    import subprocess
+    import sys
+
+    if grading_context() is not None:
+        print("(check_notebook does nothing while the notebook is being checked or graded)")
+        return
+    path = path or os.environ.get("JPY_SESSION_NAME")  # set by Jupyter for the kernel of a notebook
+    if not path or not path.endswith(".ipynb"):
+        raise ValueError("give the notebook's file name: check_notebook('ps3_elbo.ipynb')")
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", path], capture_output=True, text=True)
+    print(done.stdout + done.stderr, end="")

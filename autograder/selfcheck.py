@@ -92,33 +92,68 @@ def first_failing_case(name: str, seed: int, kind: str, outcomes: list) -> int |
 
 def describe_value(value, limit: int = 12) -> str:
     import numpy as np
+    import torch
 
     if isinstance(value, (bool, int, float, str)) or value is None:
         return repr(value)
+    if isinstance(value, torch.nn.Module):
+        return f"a {type(value).__name__} module: " + repr(value).splitlines()[0][:120]
+    if callable(value) and not isinstance(value, torch.Tensor):
+        return "a function the test gives your code (it works elementwise on tensors)"
     try:
-        array = np.asarray(value)
+        array = np.asarray(value.detach() if isinstance(value, torch.Tensor) else value)
     except Exception:  # noqa: BLE001
         return repr(value)[:200]
     if array.dtype == object:
         return repr(value)[:200]
     text = np.array2string(array, precision=4, threshold=limit, edgeitems=2, max_line_width=96)
     text = text.replace("\n", "\n" + INDENT + "    ")
-    return f"{text}  (shape {tuple(array.shape)})" if array.ndim else text
+    kind = "tensor " if isinstance(value, torch.Tensor) else ""
+    return f"{text}  ({kind}shape {tuple(array.shape)})" if array.ndim else text
 
 
-def case_lines(name: str, kind: str, index: int, total: int, function: str | None) -> list[str]:
-    """The inputs of a failed visible case and the line that reproduces it."""
-    from .student.probes import VISIBLE_SEED, draw_cases
+def parameters_of(assembled: Assembled, function: str) -> list[str]:
+    """The parameter names of the student's own ``def function(...)`` (empty when it cannot be parsed)."""
+    for cell in assembled.code_cells():
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == function:
+                return [a.arg for a in node.args.posonlyargs + node.args.args]
+    return []
 
-    case = draw_cases(name, VISIBLE_SEED, kind)[index]
-    lines = [f"The inputs of case {index + 1} of {total}:"]
-    lines += [f"  {key} = {describe_value(value)}" for key, value in case.items()]
-    if function:
-        lines += ["Reproduce it in a new cell (delete the cell when done):",
-                  "  import autograder.checks  # the checks' cases",
-                  "  from autograder.student.probes import PROBES, draw_cases",
-                  f'  PROBES["{name}"].call({function}, draw_cases("{name}", {VISIBLE_SEED}, "{kind}")[{index}])']
+
+def case_lines(name: str, seed: int, kind: str, index: int, total: int, function: str | None,
+               parameters: list[str]) -> list[str]:
+    """The arguments a failed visible case called the student's function with, named as in their own def, and the
+    line that calls it again on them in the student's notebook (autograder.checks.visible_case)."""
+    from .student.probes import PROBES, arguments_of, draw_cases
+
+    try:
+        args, kwargs = arguments_of(name, draw_cases(name, seed, kind)[index])
+    except LookupError:
+        return []
+    lines = [f"Your {function or 'function'} was called with (case {index + 1} of {total}):"]
+    for position, value in enumerate(args):
+        label = parameters[position] if position < len(parameters) else f"argument {position + 1}"
+        lines.append(f"  {label} = {describe_value(value)}")
+    lines += [f"  {key} = {describe_value(value)}" for key, value in kwargs.items()]
+    if function and not PROBES[name].drawn_at_grading:
+        lines += ["To see what it returns, run this in a new cell of your notebook (delete the cell when done):",
+                  f'  from autograder.checks import visible_case; visible_case("{name}", {index + 1}, {function})']
     return lines
+
+
+NOT_WRITTEN = "NotImplementedError"
+
+
+def not_written(verdict) -> bool:
+    """Every failed check of the cell only says that the student's function raises NotImplementedError (the
+    released stub): one line is enough."""
+    failed = [m for m in verdict.messages if not m.startswith("Passed: ")]
+    return bool(failed) and all(f"Your function raised: {NOT_WRITTEN}" in m for m in failed)
 
 
 def _with_links(message: str, readings, book_url: str) -> list[str]:
@@ -213,6 +248,10 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
         tag = "PASS " if verdict.passed else "FAIL "
         passed += verdict.passed
         failed += not verdict.passed
+        if not verdict.passed and not_written(verdict):
+            print(f"{tag} {named(cell)} ({points}): not written yet (your function raises NotImplementedError)",
+                  file=out)
+            continue
         print(f"{tag} {named(cell)} ({points})", file=out)
         if verdict.passed:
             continue
@@ -233,8 +272,9 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
                     total = len(draw_cases(expected.name, seed, expected.kind))
                     # before the check's own "Read:" (the last; a named misconception's comes first)
                     reading = max((i for i, line in enumerate(lines) if line.startswith("Read: ")), default=len(lines))
-                    lines[reading:reading] = case_lines(expected.name, expected.kind, index, total,
-                                                        functions.get((expected.name, expected.kind)))
+                    function = functions.get((expected.name, expected.kind))
+                    lines[reading:reading] = case_lines(expected.name, seed, expected.kind, index, total, function,
+                                                        parameters_of(assembled, function) if function else [])
             print(INDENT + ("\n" + INDENT).join(lines), file=out)
     _print_not_checked(assembled, source, named, out)
     if errors:

@@ -26,19 +26,22 @@ def test_a_failed_visible_case_shows_its_inputs_and_a_line_that_reproduces_it(tm
     assert result.returncode == 1, out + result.stderr
     assert f"FAIL  test_gaussian_kl in {HEADING} (3 points)" in out
     assert "case 2 of 2" in out and "expected 2.7583, got -2.7583" in out
-    assert "The inputs of case 2 of 2:" in out
-    assert "mu = [[ 1. -2.]]  (shape (1, 2))" in out and "log_var = [[ 0.5 -1. ]]  (shape (1, 2))" in out
+    # only the function's own arguments, named as in the student's def (issue 19: not every key of the case)
+    assert "Your gaussian_kl was called with (case 2 of 2):" in out
+    assert "mu = [[ 1. -2.]]  (tensor shape (1, 2))" in out and "log_var = [[ 0.5 -1. ]]  (tensor shape (1, 2))" in out
     assert "case 1 of 2" not in out  # case 1 (mu = 0, log_var = 0) passes with either sign
     lines = out.splitlines()
-    start = lines.index("      Reproduce it in a new cell (delete the cell when done):")
-    reproduce = [line.strip() for line in lines[start + 1:start + 4]]
-    assert reproduce[-1] == ('PROBES["gaussian_kl"].call(gaussian_kl, draw_cases("gaussian_kl", 20261126, '
-                             '"visible")[1])')
+    start = lines.index("      To see what it returns, run this in a new cell of your notebook (delete the cell when "
+                        "done):")
+    reproduce = lines[start + 1].strip()
+    assert reproduce == 'from autograder.checks import visible_case; visible_case("gaussian_kl", 2, gaussian_kl)'
     assert "https://book.example/vae/book/ch4_variational_autoencoders.html#ch4-closed-form-kl" in out
-    # the line does what it says: the student's function on exactly that case
-    script = "import torch\n" + WRONG_SIGN + "\n".join(reproduce[:-1]) + f"\nprint(float({reproduce[-1]}[0]))\n"
+    # the line does what it says: the student's function on exactly that case, its inputs shown
+    script = "import torch\n" + WRONG_SIGN + reproduce.replace("; visible_case", "\nresult = visible_case") + \
+        "\nprint(float(result[0]))\n"
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert ran.returncode == 0 and ran.stdout.strip().startswith("-2.7583"), ran.stdout + ran.stderr
+    assert ran.returncode == 0 and ran.stdout.strip().splitlines()[-1].startswith("-2.7583"), ran.stdout + ran.stderr
+    assert "mu = tensor([[ 1., -2.]]" in ran.stdout, ran.stdout
 
 
 def test_the_summary_lists_hand_marked_answers_and_bonus_cells(tmp_path):
@@ -98,6 +101,11 @@ def test_check_on_the_real_exercises(tmp_path, assignment_id):
         else:
             assert result.returncode == 1 and "FAIL " in result.stdout and "PASS " not in result.stdout
             assert "NotImplementedError" in result.stdout
+            # one line per unwritten function (issue 19: a blank notebook printed about 175 lines)
+            fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+            assert all(line.endswith("not written yet (your function raises NotImplementedError)")
+                       for line in fails), result.stdout
+            assert len(result.stdout.splitlines()) < 45, result.stdout
 
 
 def test_check_explains_a_notebook_it_cannot_read_instead_of_a_traceback(tmp_path):

@@ -91,6 +91,29 @@ def probe(name: str, func: Callable, seed: int, kind: str) -> list[Outcome]:
     return outcomes
 
 
+class _Captured(Exception):  # noqa: N818 - not an error: stops a probe's call at its first call of the function
+    pass
+
+
+def arguments_of(name: str, case: dict) -> tuple[tuple, dict]:
+    """The arguments (positional, keyword) the check ``name`` calls the student's function with on ``case`` (its
+    first call: a statistical case calls it many times with the same arguments). Raises LookupError when the check
+    does not call a function on it directly."""
+    captured: list[tuple[tuple, dict]] = []
+
+    def spy(*args, **kwargs):
+        captured.append((args, kwargs))
+        raise _Captured
+
+    try:
+        call_case(PROBES[name], spy, case)
+    except _Captured:
+        return captured[0]
+    except Exception as error:  # noqa: BLE001 - a probe that needs a real function's result first
+        raise LookupError(f"the check {name} does not call the function on its inputs directly") from error
+    raise LookupError(f"the check {name} does not call the function on its inputs directly")
+
+
 class GradingContext:
     """Installed by the grading runner in the student's process: ``check`` records instead of judging."""
 
