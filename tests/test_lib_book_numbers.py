@@ -72,3 +72,5 @@ def test_mean_sd_against_numpy():
     assert mean_sd(torch.tensor([1.0, 3.0]), ".1f") == "2.0 ± 1.4"
     with pytest.raises(ValueError):
         mean_sd([1.0])
+    assert mean_sd([1.0, float("nan")]) == "nan ± nan"  # a run that produced no value shows as such
+    assert mean_sd([1.0, float("inf")]) == "inf ± nan"

@@ -15,7 +15,13 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from vaelib.estimators import pathwise_samples, quadratic_gradient, quadratic_variances, score_function_samples
+from vaelib.estimators import (
+    pathwise_samples,
+    per_sample_gradients,
+    quadratic_gradient,
+    quadratic_variances,
+    score_function_samples,
+)
 from vaelib.linear_gaussian import LinearGaussianModel, gaussian_kl_full
 
 Z_CRIT = 5.0  # P(|N(0,1)| > 5) = 5.7e-7 per check
@@ -227,3 +233,22 @@ def test_score_function_with_baseline_by_numerical_integration(mu, sigma, k):
     np.testing.assert_allclose(first, quadratic_gradient(mu, sigma, k), rtol=1e-8, atol=1e-9)  # unbiased
     np.testing.assert_allclose(second - first**2, quadratic_variances(mu, sigma, k)["score_function_baseline"],
                                rtol=1e-7)
+
+
+def test_per_sample_gradients_match_one_backward_pass_per_sample():
+    """Against torch.autograd.grad called once per sample, for a function of two parameter tensors of different
+    shapes (the order of the flattened result: the parameters in turn, each row-major)."""
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(4, 2, generator=g, dtype=DT)
+    b = torch.randn(4, generator=g, dtype=DT)
+    samples = torch.randn(7, 2, generator=g, dtype=DT)
+
+    def f(W, b, z):  # a scalar for one sample z (2,)
+        return torch.tanh(W @ z + b).pow(2).sum() + (W * b[:, None]).sum() * z[0]
+
+    ours = per_sample_gradients(f, (W, b), samples)  # (7, 12)
+    assert ours.shape == (7, 12)
+    for i, z in enumerate(samples):
+        W_i, b_i = W.clone().requires_grad_(), b.clone().requires_grad_()
+        gW, gb = torch.autograd.grad(f(W_i, b_i, z), (W_i, b_i))
+        torch.testing.assert_close(ours[i], torch.cat([gW.flatten(), gb]))

@@ -44,3 +44,16 @@ def quadratic_variances(mu: float, sigma: float, c: float) -> dict[str, tuple[fl
         "score_function": (a**4 / s2 + 14.0 * a**2 + 15.0 * s2, 2.0 * a**4 / s2 + 60.0 * a**2 + 74.0 * s2),
         "score_function_baseline": (8.0 * a**2 + 10.0 * s2, 40.0 * a**2 + 56.0 * s2),
     }
+
+
+def per_sample_gradients(f, params: tuple, samples: torch.Tensor) -> torch.Tensor:
+    """One gradient of f(*params, sample) with respect to all of ``params`` for each of
+    the n ``samples`` (n, ...), flattened and concatenated: (n, number of parameters).
+
+    f returns a scalar. The n gradients are computed in one vectorised call
+    (torch.func.grad inside torch.func.vmap), not one backward pass per sample.
+    """
+    gradient = torch.func.grad(f, argnums=tuple(range(len(params))))
+    in_dims = (None,) * len(params) + (0,)  # the parameters are shared, the samples not
+    grads = torch.func.vmap(gradient, in_dims=in_dims)(*params, samples)
+    return torch.cat([g.reshape(len(samples), -1) for g in grads], dim=1)

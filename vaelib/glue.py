@@ -6,8 +6,8 @@ that no cell glued fails the strict build. Outside the build (Colab, Binder, a t
 into, and ``glue`` does nothing.
 """
 
+import math
 import numbers
-import statistics
 
 
 def glue(name: str, value) -> None:
@@ -34,4 +34,6 @@ def mean_sd(values, spec: str = ".2f") -> str:
     values = [float(v) for v in values]
     if len(values) < 2:
         raise ValueError("mean_sd needs at least two values")
-    return f"{format(statistics.fmean(values), spec)} ± {format(statistics.stdev(values), spec)}"
+    mean = math.fsum(values) / len(values)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))  # nan, inf pass
+    return f"{format(mean, spec)} ± {format(sd, spec)}"
