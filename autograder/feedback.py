@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .gradebook import Mark
 from .judging.misconceptions import CATALOGUE
+from .judging.sections import guide_url
 from .misconception_report import misconceptions_of
 from .report import Row, points
 from .source import MANUAL, TASK
@@ -131,6 +132,9 @@ def render(row: Row, title: str, book_url: str) -> str:
     if result.student_errors:
         out.append("<h2>Errors in your cells</h2>")
         out.extend(f"<pre>{escape(error)}</pre>" for error in result.student_errors)
+    guide = guide_url(book_url, "guide_students", "guide-reading-feedback")
+    out.append(f"<p>How to read this page: <a href='{escape(guide, quote=True)}'>Reading your feedback</a>, in the "
+               f"book's guide for students.</p>")
     out.append("</body></html>\n")
     return "\n".join(out)
 

@@ -16,7 +16,8 @@ CHAPTERS = [
     "ch5_elbo",
     "ch6_reparameterization",
 ]
-PAGES = ["intro", *CHAPTERS, "notation", "errata", "bibliography"]
+GUIDES = ["guide_students", "guide_instructors", "guide_sandbox", "guide_adding_an_exercise", "guide_maintainers"]
+PAGES = ["intro", *CHAPTERS, "notation", "errata", "bibliography", *GUIDES]
 
 
 @pytest.fixture(scope="session")

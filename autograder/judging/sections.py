@@ -84,6 +84,13 @@ def book_url(override: str | None = None) -> str:
     return (REPOSITORY_ROOT / "_build" / "html").as_uri()
 
 
+def guide_url(book_url: str, document: str, label: str | None = None) -> str:
+    """The address of a guide of the book's part "Using this course" (book/guide_*.md) under ``book_url``, at a
+    section's label: guide_url(url, "guide_students", "guide-reading-feedback") for how to read feedback,
+    "guide-check" for what `check` prints."""
+    return f"{book_url}/book/{document}.html" + (f"#{label}" if label else "")
+
+
 def local_link_warning(url: str) -> str | None:
     """A warning when links to ``url`` would open a folder on this machine (file://, a path) rather than a web
     page every student can reach; None for an http(s) address."""
