@@ -229,11 +229,19 @@ register_judge(Judge(
     what="{TODO}: what the function must return, as a student reads it above a failure",
 ))
 ''')
-    mutants = "\n".join(f'''    Mutant("{function.name}_{TODO.lower()}", "{function.name}",
-           "{TODO}: the bug, in a few words", \'\'\'
-def {function.name}({", ".join(function.args)}):
-    {TODO}: the whole function as a student who has this bug would write it
-\'\'\'),''' for function in functions)
+    function = functions[0]
+    example = f"""    # A worked example: uncomment it, make it one of yours, and add more like it.
+    # Misconception(
+    #     "{function.name}_sign_flipped", A, "{function.name}", ("{function.name}",),
+    #     "the sign flipped",
+    #     "You returned minus the right value: ... (one to three sentences for the student: what they "
+    #     "probably did and why it is wrong).",
+    #     READ, \'\'\'
+# def {function.name}({", ".join(function.args)}):
+#     return -(...)
+# \'\'\'),"""
+    read = (f'Reading("{readings[0][0]}", "{readings[0][2]}")' if readings
+            else f'Reading("{TODO}-label", "{TODO}: the heading")')
     return f'''"""{assignment_id}: how each check's returned values are judged (grader side only, never mounted in the
 sandbox).
 
@@ -255,19 +263,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from .authoring import Mutant, todo
+from .authoring import todo
 from .base import Judge, register_judge
 from .compare import expect_close, expect_tensor
+from .misconceptions import Misconception, register
 from .sections import Reading
+
+A = "{assignment_id}"
 {"".join(blocks)}
 
-# Wrong implementations a student would plausibly write (a sign, a square root, a sum where a mean belongs, ...):
-# each must fail its check under every one of 20 grading seeds (tests/test_grading_correctness_mutants.py grades
-# them), which is what shows that the judge catches the bugs it is there for. At least 3 per assignment and one per
-# check; name each after its bug.
-MUTANTS = [
-{mutants}
+# What students get wrong here, each defined by the wrong implementation a student with that idea would write
+# (a sign, a square root, a variance for a standard deviation, a sum where a mean belongs, ...). Each one is graded
+# as a mutant under 20 grading seeds (it must fail its check on every one: what shows that the judge catches it),
+# and when a student's outputs match it on every case, their feedback names it with its text and section. Write at
+# least 3 (one per check at least), whose outputs differ from each other's.
+# the section a misconception sends the student to (another one where it fits better)
+READ = {read}
+HELPERS = """
+import math
+
+import torch
+"""  # the notebook's imports (and its other functions, correct, if the wrong implementations call them)
+MISCONCEPTIONS: list[Misconception] = [
+{example}
 ]
+register(A, HELPERS, MISCONCEPTIONS)
 '''
 
 

@@ -20,7 +20,7 @@ from autograder.scaffold import book_sections
 from autograder.source import load_source, parse_expected_checks
 from autograder.student.probes import PROBES
 from tests.submissions.make_submissions import ASSIGNMENTS as IDS
-from tests.submissions.make_submissions import MUTANTS, judge_module_mutants
+from tests.submissions.make_submissions import MUTANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 WHY = {
@@ -32,8 +32,9 @@ WHY = {
               "so that a function cannot be fitted to the visible answers",
     "section": "every failed check links the student to this section of the book",
     "written": "each problem set has a written answer graded by hand against a rubric the students see",
-    "mutants": "a mutant (a wrong implementation a student would write) must fail its check under 20 grading "
-               "seeds: that shows the judge catches the bugs it is there for",
+    "mutants": "each misconception is a wrong implementation a student would write: as a mutant it must fail its "
+               "check under 20 grading seeds, which shows that the judge catches the bug; a student whose outputs "
+               "match it is told so in their feedback",
     "link": "students find the notebook in the exercises section of its chapter (book_site adds the link)",
     "release": "students get exercises/ (nbgrader's release of solutions/, no solutions or hidden tests)",
 }
@@ -134,8 +135,8 @@ def missing_pieces(assignment: str) -> list[str]:
         problems.append(f"mutants: {len(mutants)} for {assignment}"
                         + (f", none failing {', '.join(bare)}" if bare else "")
                         + f"; write at least {max(wanted - len(mutants), len(bare))} more, at least one per check, "
-                          f"as Mutant(name, function, description, source) in MUTANTS of "
-                          f"{judges.relative_to(ROOT)} ({WHY['mutants']})")
+                          f"as Misconception(...) in MISCONCEPTIONS of {judges.relative_to(ROOT)} (the worked "
+                          f"example there shows one) ({WHY['mutants']})")
 
     linked = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"].get(
         "exercise_notebooks", {})
@@ -167,9 +168,3 @@ def test_the_check_modules_are_found_by_name():
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                     for alias in node.names}
         assert not imported & set(ASSIGNMENT_MODULES), f"{package} imports an assignment module by name"
-
-
-def test_placeholder_mutants_are_named_not_graded():
-    """A mutant still reading TODO is left out of the mutant tests (the message above names it)."""
-    assert all("TODO" not in m.source for m in MUTANTS)
-    assert all(m in judge_module_mutants(placeholders=True) for m in judge_module_mutants())

@@ -1,7 +1,7 @@
 """`python -m autograder new` end to end, as a teaching assistant uses it, in a copy of the course: the scaffold,
-a tiny function filled in (the solution, the reference, the mutants), `release` through nbgrader, and `grade` of a
-correct and a wrong submission in the sandbox. The copy's own autograder package runs (python -m from its root),
-so the new modules are found there by name, by the grader and inside the sandbox alike."""
+a tiny function filled in (the solution, the reference, the misconceptions), `release` through nbgrader, and
+`grade` of a correct and a wrong submission in the sandbox. The copy's own autograder package runs (python -m from
+its root), so the new modules are found there by name, by the grader and inside the sandbox alike."""
 
 import json
 import shutil
@@ -66,8 +66,24 @@ def test_new_writes_files_that_fit_together(course):
     assert again.returncode == 2 and "exists already" in again.stderr  # never overwrites
 
 
+
+MISCONCEPTIONS = '''MISCONCEPTIONS: list[Misconception] = [
+    Misconception("double_squares", A, "double", ("double",), "x squared",
+                  "You squared x instead of doubling it: twice x is x + x, not x times x.", READ,
+                  "def double(x):\\n    return x * x\\n"),
+    Misconception("double_adds_two", A, "double", ("double",), "x + 2",
+                  "You added 2 to x instead of multiplying it by 2: twice x is 2 * x.", READ,
+                  "def double(x):\\n    return x + 2\\n"),
+    Misconception("double_mean", A, "double", ("double",), "a mean, not a tensor",
+                  "You returned twice the mean of x, one number, where one value per entry of x is asked.", READ,
+                  "def double(x):\\n    return 2 * x.mean()\\n"),
+]
+'''
+
+
 def fill_in(course: Path) -> None:
-    """What the TA writes: the solution, the reference, three mutants (the texts are left as the scaffold wrote)."""
+    """What the TA writes: the solution, the reference, three misconceptions (the other texts are left as the
+    scaffold wrote them)."""
     path = course / "solutions" / ID / f"{ID}.ipynb"
     notebook = json.loads(path.read_text())
     for cell in notebook["cells"]:
@@ -76,14 +92,8 @@ def fill_in(course: Path) -> None:
     judge = course / "autograder" / "judging" / f"{ID}.py"
     text = judge.read_text()
     text = text.replace('todo("the right answer for these inputs, in float64 (numpy)", x)', "2 * x")
-    start = text.index("MUTANTS = [")
-    text = text[:start] + '''MUTANTS = [
-    Mutant("double_squares", "double", "x squared", "def double(x):\\n    return x * x\\n"),
-    Mutant("double_adds_two", "double", "x + 2", "def double(x):\\n    return x + 2\\n"),
-    Mutant("double_mean", "double", "a mean, not a tensor", "def double(x):\\n    return 2 * x.mean()\\n"),
-]
-'''
-    judge.write_text(text)
+    start, end = text.index("MISCONCEPTIONS: list[Misconception] = ["), text.index("register(A, HELPERS")
+    judge.write_text(text[:start] + MISCONCEPTIONS + text[end:])
 
 
 def test_a_filled_in_exercise_is_released_and_graded(course, tmp_path):
@@ -105,24 +115,24 @@ def test_a_filled_in_exercise_is_released_and_graded(course, tmp_path):
     feedback = (tmp_path / "out" / "feedback" / "wrong.html").read_text()
     assert "ch1_maximum_likelihood.html#ch1-log-likelihood-section" in feedback
     assert "Tiny: twice the input" in feedback
+    assert "double_adds_two" in feedback and "multiplying it by 2" in feedback  # the TA's misconception, named
 
 
-def test_the_mutants_of_the_judge_module_fail_and_the_solution_passes(course):
-    """What the grading-correctness tests do with the judge module's MUTANTS, in the copy's own interpreter."""
+def test_the_misconceptions_fail_as_mutants_and_the_solution_passes(course):
+    """What the grading-correctness tests do with the catalogue (each misconception is a mutant), in the copy."""
     if "2 * x" not in (course / "autograder" / "judging" / f"{ID}.py").read_text():
         pytest.skip("runs after the exercise is filled in")
-    script = f'''
-import importlib, torch
+    script = f"""
 from autograder.judging import judge
+from autograder.judging.misconceptions import CATALOGUE, HELPERS
 from autograder.student.probes import probe
-module = importlib.import_module("autograder.judging.{ID}")
 verdicts = []
-for m in module.MUTANTS:
-    scope = {{"torch": torch}}
-    exec(m.source, scope)
+for m in (m for m in CATALOGUE.values() if m.assignment == "{ID}"):
+    scope = {{}}
+    exec(HELPERS[m.assignment] + m.source, scope)
     verdicts.append(all(not judge(c, s, "hidden", probe(c, scope["double"], s, "hidden")).passed
-                        for c in m.failing for s in range(101, 121)))
+                        for c in m.checks for s in range(101, 121)))
 print(verdicts, judge("double", 7, "hidden", probe("double", lambda x: 2 * x, 7, "hidden")).passed)
-'''
+"""
     done = subprocess.run([sys.executable, "-c", script], cwd=course, capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "[True, True, True] True", done.stdout + done.stderr[-3000:]

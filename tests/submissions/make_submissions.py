@@ -39,30 +39,10 @@ from variants import Variant  # noqa: E402  (the sibling modules, imported by pa
 # every assignment of the course: solutions/<id>/<id>.ipynb (never a list kept by hand)
 ASSIGNMENTS = tuple(sorted(p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()))
 
-
-def judge_module_mutants(placeholders: bool = False) -> list[Variant]:
-    """The mutants an assignment's judge module lists in MUTANTS (autograder/judging/<id>.py; how a new exercise
-    keeps them, autograder.judging.authoring.Mutant), as Variants. A placeholder ``python -m autograder new`` left
-    (its source still says TODO) only with ``placeholders``: tests/test_assignment_completeness.py names those."""
-    import importlib
-
-    import autograder.judging  # noqa: F401  (every judge module)
-    from autograder.student.cases import ASSIGNMENT_MODULES
-
-    found = []
-    for assignment in ASSIGNMENT_MODULES:
-        for m in getattr(importlib.import_module(f"autograder.judging.{assignment}"), "MUTANTS", []):
-            if placeholders or "TODO" not in m.source:
-                found.append(Variant(m.name, assignment, m.function, m.failing, m.description, m.source,
-                                     m.statistical))
-    return found
-
-
-MUTANTS = MUTANTS + judge_module_mutants()
 SETUP_CELL = "setup"
 
-__all__ = ["ALTERNATIVES", "ASSIGNMENTS", "MUTANTS", "Variant", "apply_replacement", "judge_module_mutants",
-           "load_solution", "make_submissions", "make_variant", "namespace", "solution_path"]
+__all__ = ["ALTERNATIVES", "ASSIGNMENTS", "MUTANTS", "Variant", "apply_replacement", "load_solution",
+           "make_submissions", "make_variant", "namespace", "solution_path"]
 
 
 def solution_path(assignment: str) -> Path:
