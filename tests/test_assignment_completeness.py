@@ -45,7 +45,7 @@ def _placeholders(path: Path) -> list[str]:
         return []
     found = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if re.search(r"\bTODO\b|\btodo\(", line):
+        if re.search(r"\bTODO\b|\btodo\b", line):
             found.append(f"{path.relative_to(ROOT)} line {number}: {line.strip()[:110]}")
     return found
 
