@@ -183,8 +183,11 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
     from .student.probes import seed_for
 
     notebook_path = Path(notebook_path)
+    if not notebook_path.is_file() and Path(notebook_path.name).is_file():  # typed from inside the notebook's folder
+        print(f"({notebook_path} is not here; checking {notebook_path.name} in this folder)", file=out)
+        notebook_path = Path(notebook_path.name)
     if not notebook_path.is_file():
-        raise UsageError(f"notebook {notebook_path} does not exist")
+        raise UsageError(f"notebook {notebook_path} does not exist (in {Path.cwd()})")
     try:
         notebook = read_notebook(notebook_path)
     except InvalidNotebook as error:

@@ -24,4 +24,8 @@ export VIRTUAL_ENV="$repo/.venv"
 export PATH="$repo/.venv/bin:$PATH"
 export JUPYTER_CONFIG_PATH="$repo/scripts/student-jupyter${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 echo "Check a notebook from a terminal in JupyterLab (File > New > Terminal): python -m autograder check ps3_elbo/ps3_elbo.ipynb"
-exec jupyter lab --notebook-dir="$work" "$@"
+echo "or from a new cell of the notebook itself: from autograder.checks import check_notebook; check_notebook()"
+# the lab's terminals: an interactive (not login) bash with the course environment first on PATH (lab-terminal.bashrc)
+terminal="{'shell_command': ['bash', '--rcfile', '$repo/scripts/lab-terminal.bashrc', '-i']}"
+cd "$work"  # a new terminal opens in the file browser's folder, which JupyterLab names relative to here
+exec jupyter lab --notebook-dir="$work" --ServerApp.terminado_settings="$terminal" "$@"

@@ -3,6 +3,7 @@ nbgrader's instructor panels; the same JupyterLab without the script's configura
 tell), and a student's copy is never overwritten."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,58 @@ def test_the_same_lab_without_the_course_configuration_shows_them(tmp_path):
         assert lab.status("/formgrader") in (200, 302)
     finally:
         lab.close()
+
+
+def terminal_output(lab: Lab, command: str, cwd: str = "", timeout: float = 600) -> str:
+    """Type ``command`` into a new JupyterLab terminal opened in the file browser's folder ``cwd`` (Jupyter's
+    terminal API and its websocket, as JupyterLab does) and return what the terminal printed until it finished."""
+    import asyncio
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{lab.port}/api/terminals", method="POST",
+                                     data=json.dumps({"cwd": cwd}).encode(),
+                                     headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        name = json.loads(response.read())["name"]
+
+    async def talk() -> str:
+        from tornado.websocket import websocket_connect
+
+        socket = await websocket_connect(f"ws://127.0.0.1:{lab.port}/terminals/websocket/{name}?token={TOKEN}")
+        await socket.write_message(json.dumps(["stdin", f"{command}; echo FINI''SHED-$?\r"]))  # echoed differently
+        seen = ""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not re.search(r"FINISHED-\d", seen):
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0, f"the terminal did not finish:\n{seen[-3000:]}"
+            try:
+                message = await asyncio.wait_for(socket.read_message(), min(left, 5))
+            except TimeoutError:
+                continue
+            assert message is not None, f"the terminal closed:\n{seen[-3000:]}"
+            kind, *payload = json.loads(message)
+            if kind == "stdout":
+                seen += payload[0]
+        socket.close()
+        return seen
+
+    return asyncio.run(talk())
+
+
+def test_the_readmes_check_command_works_in_the_labs_terminal(tmp_path):
+    """Issue 19: in a JupyterLab terminal of `make lab` (a login shell there read /etc/profile, which reset PATH),
+    `python -m autograder check ps1_likelihood/ps1_likelihood.ipynb` said `python: command not found`. Started
+    with the PATH `make` gives it (no course environment on it), the terminal runs the course's python, in the file
+    browser's top folder and inside the assignment's folder alike."""
+    env = dict(environment(tmp_path), PATH="/usr/local/bin:/usr/bin:/bin")
+    lab = Lab(["bash", str(ROOT / "scripts" / "student_lab.sh")], env, tmp_path / "lab.log")
+    command = "python -m autograder check ps1_likelihood/ps1_likelihood.ipynb"
+    try:
+        outputs = [terminal_output(lab, command, cwd) for cwd in ("", "ps1_likelihood")]
+    finally:
+        lab.close()
+    for out in outputs:
+        assert "command not found" not in out, out
+        assert "FAIL  test_gaussian_log_likelihood" in out and "not written yet" in out, out
+        assert "FINISHED-1" in out, out  # check's exit code: some visible tests fail
