@@ -85,14 +85,17 @@ def enabled() -> bool:
     return os.environ.get(ENABLED_VARIABLE, "1") != "0"
 
 
-def diagnose(name: str, kind: str, seed: int, cases: list[dict], outcomes: list[Outcome],
-             failing: int) -> tuple[Misconception, ...]:
+def diagnose(name: str, kind: str, seed: int, cases: list[dict], outcomes: list[Outcome], failing: int,
+             message: str | None = None) -> tuple[Misconception, ...]:
     """The misconception that explains why ``outcomes`` (decoded, sorted by case) fail check ``name`` on ``cases``
-    (prepared_cases of ``seed``), first failing at case ``failing``: one, or none. Never raises."""
+    (prepared_cases of ``seed``), first failing at case ``failing`` with the check's ``message``: one, or none.
+    Never raises."""
     candidates = for_check(name) if enabled() and name in JUDGES and name in PROBES else []
     if not candidates or len(outcomes) != len(cases) or [o.case for o in outcomes] != list(range(len(cases))):
         return ()
     run = _Run(name, kind, seed, cases, outcomes)
+    if message is not None:  # the check's verdict on that case, known already
+        run.verdicts[("", failing, True, 0)] = masked(message)
     try:
         with run.isolated():
             found = run.best(candidates, failing)
@@ -105,7 +108,7 @@ def explained(failure: Verdict, name: str, kind: str, seed: int, cases: list[dic
               failing: int) -> Verdict:
     """The failed verdict with the misconception that explains it first (its id, its text for the student, the
     section to read), then the check's own message; the failure as it was when the catalogue names none."""
-    found = diagnose(name, kind, seed, cases, sorted(outcomes, key=lambda o: o.case), failing)
+    found = diagnose(name, kind, seed, cases, sorted(outcomes, key=lambda o: o.case), failing, failure.message)
     if not found:
         return failure
     lead = "".join(f"Likely misconception {m.describe()}\nRead: {m.reading}\n" for m in found)
@@ -126,6 +129,7 @@ class _Run:
         self.full = False  # the second round (evidence): the misconception's runs make as many calls as the student's
         self.failing = 0  # the first case the student's outputs failed
         self.units: dict[int, list[_Unit] | None] = {}
+        self.estimates: dict[tuple, tuple] = {}  # the misconceptions' runs' estimates (_estimates)
         self.deadline = time.process_time() + BUDGET_S
         # a misconception's run of a statistical case is a reference run of replay_calls(case) calls (its own error
         # enters the comparison), so that a failed check costs a bounded time to diagnose
@@ -248,7 +252,7 @@ class _Run:
         """The misconception differs from a correct implementation on this case, where the student matches it: the
         check fails its outcome, or the student's (the same distribution: the student's calls may be more, and the
         check's power with them, than the misconception's reference run)."""
-        return self._verdict(misconception, index) is not None or self._verdict(None, index) is not None
+        return self._verdict(None, index) is not None or self._verdict(misconception, index) is not None
 
     # ------------------------------------------------------------------------------------------------ comparing
     def _compare(self, misconception: Misconception, index: int, evidence: Evidence) -> None:
@@ -289,7 +293,8 @@ class _Run:
 
     def _fed(self, misconception: Misconception, index: int) -> Outcome | None:
         """The misconception's outcome on a recorded case when fed the noise the student's function drew there
-        (RECORDED_NOISE), or None when that noise cannot be known."""
+        (RECORDED_NOISE), or None when that noise cannot be known (no such records, or the misconception draws
+        more than they show: the check's verdicts are compared instead)."""
         hook = RECORDED_NOISE.get(self.name)
         student = self.outcomes[index]
         if hook is None or student.error is not None:
@@ -308,7 +313,9 @@ class _Run:
             try:
                 with contextlib.redirect_stdout(None):
                     outcome = Outcome(index, value=to_value(call_case(PROBES[self.name], func, self.cases[index])))
-            except Exception as error:  # noqa: BLE001 - e.g. it wants more noise than the student drew
+            except NoiseExhausted:  # it draws more than the student's records show (e.g. they never called f)
+                outcome = None
+            except Exception as error:  # noqa: BLE001 - what it does with that noise
                 outcome = Outcome(index, error=describe_exception(error))
             self.replays[key] = outcome
         return self.replays[key]
@@ -339,20 +346,28 @@ class _Run:
         values = (theirs.items if _pair(theirs) else []) if scaling else [theirs]
         if len(values) != len(units):
             raise Mismatch
-        matches = []
-        for unit, value in zip(units, values, strict=True):
+        matches, distinct = [], False
+        for part, (unit, value) in enumerate(zip(units, values, strict=True)):
             replayed = unit.case if self.full else unit.replayed
             if misconception.frozen:
                 if not _repeats(unit.value):  # the defining trait, seen in the raw calls
                     raise Mismatch
-            elif unit.heavy and not _screen(unit.value, value):
+            elif unit.heavy and not _screen(unit.summaries(), value):
                 raise Mismatch
-            other, their_problem = _estimates(self.judge, replayed, value)
+            key = (misconception.id, index, part, replayed["calls"])
+            if key not in self.estimates:
+                self.estimates[key] = _estimates(self.judge, replayed, value)
+            other, their_problem = self.estimates[key]
             matches.append(_statistical_match(unit.spec, unit.estimates, unit.problem, other, their_problem,
                                               misconception.frozen, replayed["calls"] == unit.case["calls"]))
+            # differs from a correct implementation: the check's tests fail the student's calls or the
+            # misconception's (from the estimates at hand; a scaling case is judged as the check does)
+            distinct = distinct or unit.fails() or _fails(self.judge, replayed, other, their_problem)
         if None in matches:
             raise Mismatch
-        if not self._distinct(misconception, index):
+        if "sample_sizes" in self.cases[index]:
+            distinct = self._distinct(misconception, index)
+        if not distinct:
             return
         if "value" in matches:
             evidence.value += 1
@@ -375,6 +390,20 @@ class _Unit:
     estimates: np.ndarray | None
     problem: str | None
     heavy: bool
+    _summaries: list[np.ndarray] | None = None
+    _fails: bool | None = None
+
+    def fails(self) -> bool:
+        """The check's tests fail the student's calls here."""
+        if self._fails is None:
+            self._fails = _fails(None, self.case, self.estimates, self.problem, self.spec)
+        return self._fails
+
+    def summaries(self) -> list[np.ndarray] | None:
+        """The student's calls summarised for _screen (computed once), or None when they are not one array."""
+        if self._summaries is None and self.value is not None and self.value.kind == "repeated":
+            self._summaries = _summaries(np.asarray(self.value.array, np.float64))
+        return self._summaries
 
 
 def _units(judge_def, case: dict, replayed: dict, student: Outcome) -> list[_Unit] | None:
@@ -406,6 +435,8 @@ def _units(judge_def, case: dict, replayed: dict, student: Outcome) -> list[_Uni
 def replay_calls(case: dict) -> int:
     """How many calls a misconception's reference run makes on a statistical case (see REPLAY_CALLS)."""
     per_call = sum(case.get("sample_sizes") or [case.get("n_samples", 1)]) * case.get("rows", 1)
+    if case["calls"] <= 2 * REPLAY_MIN_CALLS:
+        return case["calls"]  # a shorter first round would save little
     return min(case["calls"], max(REPLAY_MIN_CALLS, min(REPLAY_CALLS, REPLAY_WORK // max(per_call, 1))))
 
 
@@ -433,6 +464,15 @@ def _statistical_match(spec: StatSpec, mine: np.ndarray | None, problem: str | N
     if failures(reference, mine, "the calls"):
         return None
     return "value" if _same_spread(reference, mine, other) else None
+
+
+def _fails(judge_def, case: dict, estimates: np.ndarray | None, problem: str | None,
+           spec: StatSpec | None = None) -> bool:
+    """The check's statistical tests (its main hypothesis) fail these calls' estimates on ``case``."""
+    if problem is not None or estimates is None:
+        return True
+    spec = spec if spec is not None else judge_def.statistics(case)
+    return spec is None or identical_calls(estimates) or bool(failures(spec, estimates, "the calls"))
 
 
 def _estimates(judge_def, case: dict, value: Value | None) -> tuple[np.ndarray | None, str | None]:
@@ -520,20 +560,34 @@ def _exactly(a: Value, b: Value) -> bool:
     return a.array is None or np.array_equal(a.array, b.array, equal_nan=True)
 
 
-def _screen(student: Value | None, theirs: Value | None) -> bool:
+def _summaries(calls: np.ndarray) -> list[np.ndarray]:
+    """Per call (the first axis): the mean and the standard deviation of its entries and, for calls of a thousand
+    entries or more, the excess kurtosis of its entries standardised column by column (the last axis): the shape of
+    the noise."""
+    flat = calls.reshape(len(calls), -1)
+    found = [flat.mean(1), flat.std(1)]
+    if flat.shape[1] >= 1000 and calls.ndim >= 3:
+        columns = calls.reshape(len(calls), -1, calls.shape[-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            standard = (columns - columns.mean(1, keepdims=True)) / columns.std(1, keepdims=True)
+            found.append((standard**4).mean((1, 2)) - 3.0)
+    return found
+
+
+def _screen(student: list[np.ndarray] | None, theirs: Value | None) -> bool:
     """A quick look at heavy calls (many samples each) before the check's estimates are computed: each call's raw
-    output summarised by the mean and the standard deviation of its entries; the two sets of calls must agree on
+    output summarised (_summaries; ``student``: the student's calls' summaries); the two sets of calls must agree on
     the average of each summary (within SCREEN_Z standard errors, the larger variance of the two) and on its spread
     (the variance ratio within F quantiles at SCREEN_DELTA, doubled). Such summaries average thousands of values,
     so they are close to normal; False only where the two clearly differ."""
     from scipy.special import fdtri
 
-    if student is None or theirs is None or student.kind != "repeated" or theirs.kind != "repeated":
+    if student is None or theirs is None or theirs.kind != "repeated" or len(theirs.array) < 2:
         return True
-    mine, other = (np.asarray(v.array, np.float64).reshape(v.array.shape[0], -1) for v in (student, theirs))
-    if mine.shape[1] != other.shape[1] or len(mine) < 2 or len(other) < 2:
+    other = _summaries(np.asarray(theirs.array, np.float64))
+    if len(other) != len(student) or len(student[0]) < 2:
         return True
-    for a, b in ((mine.mean(1), other.mean(1)), (mine.std(1), other.std(1))):
+    for a, b in zip(student, other, strict=True):
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
             return True
         var_a, var_b = a.var(ddof=1), b.var(ddof=1)
