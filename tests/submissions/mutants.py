@@ -189,6 +189,32 @@ def train_vae(x_train, epochs=60, batch_size=128, lr=2e-3, seed=0):
             optimiser.step()
     return model.cpu()
 '''),
+    Variant("vae_shipped_weights", "ps4_gradients", "train_vae", ('vae_heldout_elbo',),
+            'returns a model made in advance, whatever data it is given (issue 17: weights stored in the notebook '
+            'earned 4/4 when the grader judged the model as handed in): here trained once, on the plain digits, '
+            'and returned for any x_train', '''
+_SHIPPED = {}
+
+
+def train_vae(x_train, epochs=60, batch_size=128, lr=2e-3, seed=0):
+    if "model" not in _SHIPPED:  # stands for weights decoded from the notebook: made before grading, fixed
+        data = digits(binarize=True)[0]
+        torch.manual_seed(0)
+        model = VAE(x_dim=64, hidden=128, z_dim=4)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in range(60):
+            order = torch.randperm(len(data))
+            for start in range(0, len(data), batch_size):
+                batch = data[order[start:start + batch_size]]
+                mu, log_var = model.encode(batch)
+                z = reparameterize(mu, log_var)
+                objective = (bernoulli_log_likelihood(batch, model.decode(z)) - gaussian_kl(mu, log_var)).mean()
+                optimiser.zero_grad()
+                (-objective).backward()
+                optimiser.step()
+        _SHIPPED["model"] = model
+    return _SHIPPED["model"]
+'''),
     # --------------------------------------------------------------------------------------------------------------
     # the same outputs as a catalogued misconception, which names them (DIAGNOSED_AS)
     Variant("elbo_one_noise_for_all_samples", "ps3_elbo", "elbo", ('elbo',),

@@ -241,7 +241,6 @@ register_probe(Probe("decoder_gradient", cases=_decoder_cases, call=_decoder_cal
 
 # --- training a VAE on the digits: the grader trains it ----------------------------------------------------------
 VAE_ARCH = {"x_dim": 64, "hidden": 128, "z_dim": 4}  # the notebook tells the student to use exactly this
-VAE_TRAINING_SHARE = 0.9  # of the training images, drawn per case
 
 
 def vae_keys() -> list[tuple[str, tuple[int, ...]]]:
@@ -252,17 +251,13 @@ def vae_keys() -> list[tuple[str, tuple[int, ...]]]:
 
 def _vae_cases(rng, kind):
     """One case: a transformation of the digits drawn from the seed (while a submission is graded: from the grader's
-    seed, Probe.drawn_at_grading, so that no weights prepared in advance fit it): a permutation of the 64 pixels,
-    the pixels whose values are flipped (x -> 1 - x), which 90% of the training images to train on, and the
-    evaluation's seed. A VAE of dense layers learns the transformed images as well as the originals."""
+    seed, Probe.drawn_at_grading, so that no weights prepared in advance fit it): a permutation of the 64 pixels and
+    the pixels whose values are flipped (x -> 1 - x), and the evaluation's seed. A VAE of dense layers learns the
+    transformed images exactly as well as the originals. (Training on a random 90% of the images as well cost the
+    sampled-KL alternative up to 0.9 nats: -21.03 against the threshold of -21.0 once in 4 seeds; on all of them it
+    reaches -19.5 to -20.2.)"""
     return [{"n_samples": 20, "seed": int(rng.integers(0, 2**31)), "permutation": rng.permutation(64),
-             "flipped": rng.random(64) < 0.5, "subset_seed": int(rng.integers(0, 2**31))}]
-
-
-def training_rows(n: int, case: dict) -> np.ndarray:
-    """The rows of the training split the case trains on (sorted)."""
-    order = np.random.default_rng(case["subset_seed"]).permutation(n)
-    return np.sort(order[:int(round(VAE_TRAINING_SHARE * n))])
+             "flipped": rng.random(64) < 0.5}]
 
 
 def transform_digits(x, case):
@@ -277,14 +272,13 @@ def transform_digits(x, case):
 
 
 def _vae_call(train_vae, case):
-    """Call the student's ``train_vae`` on the case's transformed training images and hand back the trained model's
+    """Call the student's ``train_vae`` on the case's transformed training split and hand back the trained model's
     weights as plain tensors, in a fixed order."""
     import torch
 
     from vaelib.data import digits
 
-    x_train = digits(binarize=True)[0]  # in the grading sandbox: the training split only
-    model = train_vae(transform_digits(x_train[torch.as_tensor(training_rows(len(x_train), case))], case))
+    model = train_vae(transform_digits(digits(binarize=True)[0], case))  # when graded: only the training split
     state = model.state_dict()
     missing = [k for k, _ in vae_keys() if k not in state]
     if missing:
