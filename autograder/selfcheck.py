@@ -286,6 +286,9 @@ def self_check(notebook_path: Path, course_root: Path | None = None, cell_timeou
             print("  " + error.replace("\n", "\n    "), file=out)
     print(f"\n{passed} of {passed + failed} visible test cells passed."
           + (" Hidden tests run when your work is graded." if passed and not failed else ""), file=out)
+    from .judging.sections import guide_url
+
+    print(f"What this report says and how to read it: {guide_url(url, 'guide_students', 'guide-check')}", file=out)
     return 0 if failed == 0 and passed > 0 else 1
 
 

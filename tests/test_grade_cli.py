@@ -51,8 +51,9 @@ def make_batch(folder: Path) -> None:
     nb["cells"].append(dict(nb["cells"][3]))
     nb["cells"][1]["metadata"] = {}
     put(folder, "duplicated", json.dumps(nb))
-    nb = json.loads(SOLUTION.read_text())  # every cell within its limit, the notebook over its budget
-    nb["cells"] += [{"cell_type": "code", "metadata": {}, "source": "import time\ntime.sleep(2.5)", "outputs": [],
+    nb = json.loads(SOLUTION.read_text())  # every cell within its CPU limit, the notebook over its CPU budget
+    burn = "import time\nend = time.process_time() + 2.5\nwhile time.process_time() < end:\n    pass"
+    nb["cells"] += [{"cell_type": "code", "metadata": {}, "source": burn, "outputs": [],
                      "execution_count": None} for _ in range(8)]
     put(folder, "slow", json.dumps(nb))
     put(folder, "forker", with_answer("import os, time\nif os.fork() == 0:\n    time.sleep(10**6)\n" + CORRECT))

@@ -82,7 +82,7 @@ def test_summary_markdown_renders_student_text_as_text(batch):
     assert not [a for a in live.attributes if a[1] == "href" and MARKER in a[2]]
     assert not [line for line in html.splitlines() if line.startswith("<h") and MARKER in line]
     rows = [line for line in html.split("<tr>") if "markdown_summary" in line]
-    assert len(rows) == 1 and rows[0].count("<td>") == 3, rows
+    assert len(rows) == 1 and rows[0].count("<td>") == 4, rows  # student, status, why, message
 
 
 def test_feedback_html_shows_markup_as_text(batch):
