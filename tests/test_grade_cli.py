@@ -206,6 +206,11 @@ def test_summary_counts_and_histogram(graded):
     assert f"| ` derivation ` | 2 | {answered} | 0 | {answered} |" in summary
     needing = [s for s, r in rows.items() if r["status"] != "ok"]
     assert all(f"| ` {s} ` |" in summary for s in needing)
+    # a cell that hit its time limit puts the row under "need a look" whatever its status (issue 19, item 9),
+    # with the CPU time it used
+    look = summary.split("## Submissions that need a look")[1]
+    assert rows["infiniteloop"]["status"] == "ok" and "| ` infiniteloop ` |" in look
+    assert "timed out (CPU time limit; " in look.split("| ` infiniteloop ` |")[1].split("\n")[0]
     assert (out / "histogram.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "worker.log").exists() or (out / "worker.log").stat().st_size > 0
 
