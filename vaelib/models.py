@@ -90,13 +90,13 @@ def score_function_surrogate(x, model: VAE, n_samples: int = 4, kl_weight: float
     """A surrogate whose gradient is the score-function estimate of grad ELBO, averaged
     over the batch.
 
-    For each data point, M = ``n_samples`` codes z_1..z_M ~ q_phi(z|x) are drawn and held
-    fixed (no pathwise gradient). The reconstruction term's phi-gradient is the
+    For each data point, M = ``n_samples`` codes z_1..z_M ~ q_phi(z|x) are drawn and
+    held fixed (no pathwise gradient). The reconstruction term's phi-gradient is the
     score-function (REINFORCE) estimate (f_m - b_m) grad_phi log q_phi(z_m|x), with
     f_m = log p_theta(x|z_m) and the baseline b_m the mean of f over the *other* M - 1
     samples of the same data point: independent of z_m, so the estimate stays unbiased
-    (Kool et al. 2019). With M = 1, or ``baseline`` False, b_m = 0. The theta-gradient of
-    log p_theta(x|z_m) and the analytic KL (times ``kl_weight``) are differentiated
+    (Kool et al. 2019). With M = 1, or ``baseline`` False, b_m = 0. The theta-gradient
+    of log p_theta(x|z_m) and the analytic KL (times ``kl_weight``) are differentiated
     directly. ``eps`` (M, batch, z_dim), if given, is the noise of the codes.
     """
     import vaelib.probability as prob
@@ -139,9 +139,9 @@ def train_vae(
 ) -> dict[str, list[float]]:
     """Maximise the ELBO with Adam.
 
-    ``estimator`` is "pathwise" (reparameterization, one code per image; ``score_samples``
-    is not used) or "score_function" (:func:`score_function_surrogate` with
-    ``score_samples`` codes per image).
+    ``estimator`` is "pathwise" (reparameterization, one code per image;
+    ``score_samples`` is not used) or "score_function" (:func:`score_function_surrogate`
+    with ``score_samples`` codes per image).
     ``kl_weight(epoch)``, if given, multiplies the KL term during training (e.g.
     :func:`kl_warmup`); the recorded ELBOs always use weight 1. Returns per-epoch means
     in nats per image: ``train_elbo`` (the epoch's mini-batches, one sample each) and,
