@@ -15,6 +15,8 @@ CHAPTERS = [
     "ch4_variational_autoencoders",
     "ch5_elbo",
     "ch6_reparameterization",
+    "ch7_exact_posterior",
+    "ch8_rate_distortion",
 ]
 GUIDES = ["guide_students", "guide_instructors", "guide_sandbox", "guide_adding_an_exercise", "guide_maintainers"]
 PAGES = ["intro", *CHAPTERS, "notation", "errata", "bibliography", *GUIDES]

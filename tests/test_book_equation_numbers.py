@@ -12,7 +12,8 @@ import re
 
 from tests.conftest import ROOT
 
-CHAPTERS = ["ch3_autoencoders_pca", "ch4_variational_autoencoders", "ch5_elbo", "ch6_reparameterization"]
+CHAPTERS = ["ch3_autoencoders_pca", "ch4_variational_autoencoders", "ch5_elbo", "ch6_reparameterization",
+            "ch7_exact_posterior", "ch8_rate_distortion"]
 
 
 def equation_numbers():

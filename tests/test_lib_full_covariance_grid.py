@@ -204,3 +204,18 @@ def test_latent_grid_cells():
     points, area = latent_grid(limit=3.0, n=7)
     assert points.shape == (49, 2) and math.isclose(area, 1.0)
     assert points.min() == -3.0 and points.max() == 3.0
+
+
+def test_kl_on_a_grid_centred_on_q_with_log_px_from_elsewhere():
+    """A grid that follows q (not the posterior) gives the KL when log p(x) comes from another grid."""
+    model, x = _linear_gaussian(seed=7, noise_std=0.5)
+    q_mean = torch.tensor([[1.5, -1.0], [0.0, 2.0], [-2.0, 0.5]], dtype=DT)  # far from the posteriors
+    q_sd = torch.tensor([[0.2, 0.3], [0.25, 0.1], [0.3, 0.3]], dtype=DT)
+    L = scale_tril(torch.log(q_sd**2), torch.full((3, 1), 0.05, dtype=DT))
+    q_sd_marginal = torch.diagonal(L @ L.transpose(-1, -2), dim1=-2, dim2=-1).sqrt()
+    points, _ = local_grids(q_mean, q_sd_marginal, n=41, width=7.0)
+    log_joint = _log_joint(model, x, points)
+    log_px = torch.stack([model.log_marginal(xi) for xi in x])
+    kl = kl_to_posterior(log_normal_tril(points, q_mean[:, None], L[:, None]), log_joint, log_px)
+    for i, xi in enumerate(x):
+        torch.testing.assert_close(kl[i], model.kl_to_posterior(xi, q_mean[i], L[i] @ L[i].T), rtol=0, atol=1e-7)

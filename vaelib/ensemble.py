@@ -28,7 +28,9 @@ class EnsembleLinear(nn.Module):
     def __init__(self, members: int, in_dim: int, out_dim: int, generator=None):
         super().__init__()
         bound = 1.0 / math.sqrt(in_dim)
-        uniform = lambda *shape: (2 * torch.rand(*shape, generator=generator) - 1) * bound
+        def uniform(*shape):  # U(-bound, bound), as nn.Linear draws its weights
+            return (2 * torch.rand(*shape, generator=generator) - 1) * bound
+
         self.weight = nn.Parameter(uniform(members, in_dim, out_dim))
         self.bias = nn.Parameter(uniform(members, 1, out_dim))
 
@@ -39,9 +41,9 @@ class EnsembleLinear(nn.Module):
 
 
 class EnsembleVAE(nn.Module):
-    """``members`` VAEs, each with the architecture of chapter 4's VAE (two ReLU layers of
-    ``hidden`` units in encoder and decoder). ``full_covariance`` (one bool, or one per
-    member) gives a member the Cholesky-factor q; the others are mean-field."""
+    """``members`` VAEs, each with the architecture of chapter 4's VAE (two ReLU layers
+    of ``hidden`` units in encoder and decoder). ``full_covariance`` (one bool, or one
+    per member) gives a member the Cholesky-factor q; the others are mean-field."""
 
     def __init__(self, members: int, x_dim: int = 64, hidden: int = 128, z_dim: int = 2,
                  full_covariance: bool | Sequence[bool] = False, label_dim: int = 0,
@@ -82,18 +84,18 @@ class EnsembleVAE(nn.Module):
         return mu, scale_tril(log_var, below * self.full)  # mean field: below = 0
 
     def decode(self, z, y=None):
-        """z (members, ..., batch, k) -> Bernoulli logits (members, ..., batch, x_dim)."""
+        """z (members, ..., batch, k) -> Bernoulli logits (members, ..., batch, d)."""
         h = self._with_label(z, y)
         for i, layer in enumerate(self.decoder):
             h = layer(h) if i == len(self.decoder) - 1 else torch.relu(layer(h))
         return h
 
     def log_weights(self, x, y=None, n_samples: int = 1):
-        """log w_s = log p(x, z_s) - log q(z_s|x) for z_s ~ q(z|x): (members, S, batch).
-        Their mean over s estimates the ELBO; chapter 5's IWAE bound is a log-mean-exp."""
+        """log w_m = log p(x, z_m) - log q(z_m|x) for M samples z_m ~ q(z|x): (members,
+        M, batch). Their mean estimates the ELBO; a log-mean-exp, the IWAE bound."""
         mu, L = self.encode(x, y)
         eps = torch.randn(self.members, n_samples, *mu.shape[1:], device=mu.device)
-        z = reparameterize_tril(mu[:, None], L[:, None], eps)  # (members, S, batch, k)
+        z = reparameterize_tril(mu[:, None], L[:, None], eps)  # (members, M, batch, k)
         x = x.expand(self.members, *x.shape[-2:])[:, None]  # (members, 1, batch, x_dim)
         log_joint = (bernoulli_log_likelihood(x, self.decode(z, y))
                      + log_standard_normal(z))
@@ -108,11 +110,11 @@ class EnsembleVAE(nn.Module):
 
 def elbo_terms(model: EnsembleVAE, x, y=None, n_samples: int = 1):
     """The ELBO's two terms per member and image, (members, batch) each:
-    ``reconstruction`` E_q[log p(x|z)] (S samples) and ``kl`` KL(q(z|x) || p(z)) in
+    ``reconstruction`` E_q[log p(x|z)] (M samples) and ``kl`` KL(q(z|x) || p(z)) in
     closed form. Minus the first is the distortion, the second the rate."""
     mu, L = model.encode(x, y)
     eps = torch.randn(model.members, n_samples, *mu.shape[1:], device=mu.device)
-    z = reparameterize_tril(mu[:, None], L[:, None], eps)  # (members, S, batch, k)
+    z = reparameterize_tril(mu[:, None], L[:, None], eps)  # (members, M, batch, k)
     x = x.expand(model.members, *x.shape[-2:])[:, None]  # (members, 1, batch, x_dim)
     reconstruction = bernoulli_log_likelihood(x, model.decode(z, y)).mean(1)
     return {"reconstruction": reconstruction, "kl": gaussian_kl_tril(mu, L)}
@@ -121,11 +123,11 @@ def elbo_terms(model: EnsembleVAE, x, y=None, n_samples: int = 1):
 def train_ensemble(model: EnsembleVAE, x_train, y_train=None, epochs: int = 60,
                    batch_size: int = 128, lr: float = 3e-3, beta=1.0,
                    seed: int = 0) -> dict[str, torch.Tensor]:
-    """Maximise each member's E_q[log p(x|z)] - beta_m KL(q || p(z)) with Adam, one sample
-    per image and step, each member over its own shuffle of x_train (N, x_dim).
-    ``beta``: one number or one per member (beta = 1: the ELBO). Returns ``train_elbo``,
-    (epochs, members): each epoch's mean of the one-sample ELBO of its batches (weight 1),
-    in nats per image."""
+    """Maximise each member's E_q[log p(x|z)] - beta KL(q || p(z)) with Adam, one
+    sample per image and step, each member over its own shuffle of x_train (N, d).
+    ``beta``: one number or one per member (beta = 1: the ELBO). Returns
+    ``train_elbo`` (epochs, members): each epoch's mean of the one-sample ELBO of its
+    batches (weight 1), in nats per image."""
     torch.manual_seed(seed)
     device = x_train.device
     beta = torch.as_tensor(beta, dtype=torch.float32, device=device)
@@ -148,3 +150,4 @@ def train_ensemble(model: EnsembleVAE, x_train, y_train=None, epochs: int = 60,
             total += (terms["reconstruction"] - terms["kl"]).detach().sum(1)
         history.append(total / n)
     return {"train_elbo": torch.stack(history)}
+

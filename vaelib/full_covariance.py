@@ -38,7 +38,8 @@ def log_det_tril(L: torch.Tensor) -> torch.Tensor:
 
 def log_normal_tril(z: torch.Tensor, mu: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
     """log N(z | mu, L L^T) by the change of variables: eps = L^{-1} (z - mu), and
-    log q(z) = log N(eps | 0, I) - log |det L|.  z, mu (..., k), L (..., k, k) -> (...)."""
+    log q(z) = log N(eps | 0, I) - log |det L|.
+    z, mu (..., k), L (..., k, k) -> (...)."""
     diff = z - mu
     eps = []  # solve L eps = z - mu by forward substitution, row by row
     for i in range(diff.shape[-1]):
@@ -49,7 +50,7 @@ def log_normal_tril(z: torch.Tensor, mu: torch.Tensor, L: torch.Tensor) -> torch
 
 
 def gaussian_kl_tril(mu: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
-    """KL( N(mu, L L^T) || N(0, I) ) = 1/2 (tr(L L^T) + mu^T mu - k) - log |det L|,
-    (..., k), (..., k, k) -> (...). With L = diag(sigma) it is chapter 4's closed form."""
+    """KL( N(mu, L L^T) || N(0, I) ) = 1/2 (tr(L L^T) + mu^T mu - k) - log |det L|:
+    (..., k), (..., k, k) -> (...). For L = diag(sigma), chapter 4's closed form."""
     k = mu.shape[-1]
     return 0.5 * ((L**2).sum((-2, -1)) + (mu**2).sum(-1) - k) - log_det_tril(L)
