@@ -3,7 +3,10 @@ with `python -m autograder grade --workers 2`, on the same machine, one run each
 
     python bench/bench_grading.py [--assignment ps3_elbo] [--count 40] [--workers 2]
 
-Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes. A third
+Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes.
+``--diagnosis`` measures instead what naming misconceptions costs: a class where half the submissions fail (the
+solution and correct alternatives, and the assignment's mutants), graded with diagnosis off and on
+(AUTOGRADER_DIAGNOSE=0/1), alternately, ``--repeats`` times each (bench/results/diagnosis.json). A third
 run grades one submission alone: with the batch of --count, wall = fixed cost + count x marginal cost per submission.
 It stops without a timing when stock nbgrader fails, grades fewer notebooks, or gives any submission other
 autograded points than `autograder grade` does. Our setup steps' times (loading, preparing the assignment, writing
@@ -97,8 +100,8 @@ def run_stock(submissions: dict[str, str], course: Path, assignment: str, scratc
 
 
 def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch: Path, workers: int,
-             sandboxed: bool = True):
-    label = "sandbox" if sandboxed else "nosandbox"
+             sandboxed: bool = True, extra_env: dict | None = None, tag: str = ""):
+    label = ("sandbox" if sandboxed else "nosandbox") + tag
     folder = scratch / f"ours-submissions-{label}"
     for student, text in submissions.items():
         (folder / student).mkdir(parents=True)
@@ -107,7 +110,7 @@ def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment, str(folder),
                            "--output", str(out), "--workers", str(workers), "--course-root", str(course),
-                           "--no-progress", *([] if sandboxed else ["--no-sandbox"])], env=env(),
+                           "--no-progress", *([] if sandboxed else ["--no-sandbox"])], env=env() | (extra_env or {}),
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
@@ -121,7 +124,8 @@ def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch
         if line.startswith("autograder: ") and " ... " in line and timed:
             step = line.removeprefix("autograder: ").split(" ... ")[0].split(": ")[-1].split(" in /")[0]
             steps[step] = float(timed.group(1))
-    return seconds, {"exit": done.returncode, "rows": len(rows),
+    return seconds, {"exit": done.returncode, "rows": len(rows), "sum_submission_s": sum(per_nb),
+                     "named": sum(bool(r.get("misconceptions")) for r in rows),
                      "statuses": {s: sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows}},
                      "median_submission_s": per_nb[len(per_nb) // 2] if per_nb else None,
                      "setup_steps_s": steps,
@@ -137,15 +141,74 @@ def check_agreement(stock: dict, ours: dict, label: str) -> None:
                          f"(stock, ours): {dict(list(differ.items())[:10])}")
 
 
+def mixed_class(count: int, assignment: str, scratch: Path) -> dict[str, str]:
+    """A class where half the submissions fail: the solution and the correct alternatives (cycled) for one half,
+    the mutants of the assignment, spread over its list, one bug each, for the other; interleaved."""
+    maker = ROOT / "tests" / "submissions" / "make_submissions.py"
+    spec = importlib.util.spec_from_file_location("make_submissions", maker)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    correct = [("solution", (ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())]
+    correct += [(f"alt_{v.name}", module.nbformat.writes(module.make_variant(v))) for v in module.ALTERNATIVES
+                if v.assignment == assignment]
+    mutants = [v for v in module.MUTANTS if v.assignment == assignment]
+    half = count // 2
+    step = max(1, len(mutants) // max(1, count - half))
+    failing = [(f"mut_{v.name}", module.nbformat.writes(module.make_variant(v))) for v in mutants[::step]]
+    chosen = []
+    for i in range(count):
+        pool, index = (correct, i // 2) if i % 2 == 0 else (failing, i // 2)
+        chosen.append(pool[index % len(pool)])
+    del scratch
+    return {f"s{i:03d}_{name}"[:60]: text for i, (name, text) in enumerate(chosen)}
+
+
+def diagnosis_ab(args, assignment: str) -> None:
+    """The cost of naming misconceptions: the same mixed class graded with diagnosis off and on, alternately."""
+    from statistics import median
+
+    runs = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory(prefix="bench-diagnosis-") as tmp:
+        scratch = Path(tmp)
+        submissions = mixed_class(args.count, assignment, scratch)
+        for repeat in range(args.repeats):
+            for mode in (("off", "on") if repeat % 2 == 0 else ("on", "off")):
+                seconds, result = run_ours(submissions, ROOT, assignment, scratch, args.workers,
+                                           extra_env={"AUTOGRADER_DIAGNOSE": "0" if mode == "off" else "1"},
+                                           tag=f"-{mode}-{repeat}")
+                best = max(result["scores"].values())
+                runs[mode].append({"wall_s": round(seconds, 2),
+                                   "sum_submission_s": round(result["sum_submission_s"], 2),
+                                   "named": result["named"], "statuses": result["statuses"],
+                                   "failed": sum(score < best for score in result["scores"].values())})
+                print(mode, runs[mode][-1], flush=True)
+    wall = {mode: median(r["wall_s"] for r in runs[mode]) for mode in runs}
+    per = {mode: median(r["sum_submission_s"] for r in runs[mode]) / args.count for mode in runs}
+    result = {"assignment": assignment, "submissions": args.count, "workers": args.workers, "repeats": args.repeats,
+              "cpu_count": os.cpu_count(), "machine": platform.platform(), "runs": runs,
+              "median_wall_s": wall, "median_seconds_per_submission": per,
+              "growth_wall": round(wall["on"] / wall["off"] - 1, 4),
+              "growth_per_submission": round(per["on"] / per["off"] - 1, 4)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "diagnosis.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default=None)
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--diagnosis", action="store_true",
+                        help="instead: a class where half the submissions fail, graded with misconception diagnosis "
+                             "off and on (AUTOGRADER_DIAGNOSE), alternately --repeats times each")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     assignment = args.assignment
     if assignment is None:
         assignment = "ps3_elbo" if (ROOT / "solutions/ps3_elbo/ps3_elbo.ipynb").is_file() else "fx_kl"
+    if args.diagnosis:
+        return diagnosis_ab(args, assignment)
     course = ROOT if (ROOT / "solutions" / assignment).is_dir() else FIXTURE_COURSE
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         scratch = Path(tmp)

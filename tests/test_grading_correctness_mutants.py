@@ -1,5 +1,6 @@
 """Every realistic bug in tests/submissions/mutants.py loses the points of the cell that judges the buggy function,
-under every one of 20 grading seeds: the same bug gets the same grade for every student.
+under every one of 20 grading seeds: the same bug gets the same grade for every student. A bug that is a catalogued
+misconception (autograder/judging/misconceptions) is also named in the feedback, under every seed.
 
 The checks run in-process on the functions (probe, then judge on the JSON-shaped records). Statistical mutants'
 power (>= 0.999 per seed, with stated confidence) is measured in test_grading_correctness_power.py; here each
@@ -12,13 +13,21 @@ from __future__ import annotations
 import pytest
 
 from autograder.judging import JUDGES
+from autograder.judging.misconceptions import CATALOGUE
 from tests.submissions.harness import argument_for, run_check, seeds_for, variant_namespace
 from tests.submissions.make_submissions import MUTANTS, apply_replacement, load_solution
+from tests.submissions.mutants import DIAGNOSED_AS
 from tests.test_assignments_solutions import graded_cells, parsed_checks
 
 GRADING_SEEDS = range(101, 121)  # 20
+# the mutants that are misconceptions of the catalogue (autograder/judging/misconceptions), or behave as one, and the
+# name each must get in its feedback on every seed (tests/test_misconceptions.py checks the others get none)
+NAMED = {m.name: DIAGNOSED_AS.get(m.name, m.name) for m in MUTANTS if m.name in CATALOGUE or m.name in DIAGNOSED_AS}
 # mutants whose probes train a model per case: every seed is still run, but they are the slow ones
 SLOW = {m.name for m in MUTANTS if {"train_linear_autoencoder", "vae_heldout_elbo"} & set(m.checks)}
+# and the misconceptions of statistical checks: each seed probes every case and diagnoses it (about 0.1-0.5 s)
+SLOW |= {name for name in NAMED if any(JUDGES[check].statistics for check in next(
+    m.checks for m in MUTANTS if m.name == name))}
 
 
 def checks_of_cell(assignment: str, check_name: str) -> set[str]:
@@ -55,14 +64,19 @@ def test_mutant_loses_its_cells_points_under_every_seed(mutant):
     for name in mutant.checks:
         assert checks_of_cell(mutant.assignment, name)  # the check belongs to a test cell: that cell loses points
         func = scope[argument_for(name) if argument_for(name) in scope else mutant.function]
-        passed = []
+        passed, misnamed = [], {}
+        named = NAMED.get(mutant.name)  # a misconception: its feedback must name it (judged whole, so diagnosed)
         for seed in seeds_for(name, GRADING_SEEDS):
-            verdict = run_check(name, func, seed, lazy=True)  # the same verdict, without the cases after a failure
+            # lazily otherwise: the same verdict, without the cases after a failure
+            verdict = run_check(name, func, seed, lazy=named is None)
             if verdict.passed:
                 passed.append(seed)
             else:
                 assert "Read:" in verdict.message  # feedback points to the book
+                if named is not None and verdict.misconceptions != (named,):
+                    misnamed[seed] = verdict.misconceptions
         assert not passed, f"{mutant.name} passed {name} with grading seeds {passed}"
+        assert not misnamed, f"{mutant.name} on {name} was not named {named} with grading seeds {misnamed}"
 
 
 def test_verdicts_do_not_depend_on_what_ran_before():

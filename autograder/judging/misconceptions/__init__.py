@@ -12,9 +12,10 @@ grader drew and compares the student's recorded outputs with theirs; a match on 
 (autograder.judging.base.judge adds it to the verdict). One module per assignment registers its misconceptions.
 
 Adding one: write the wrong implementation as a student would (it may call the notebook's other graded functions,
-which :data:`HELPERS` of the assignment module provide, correct), its text and its reading, and register it;
-tests/test_misconceptions.py then checks that a submission with exactly that bug is diagnosed under 20 grading
-seeds and that no other mutant is given its name.
+which the module's ``HELPERS`` provide, correct), its text and its reading, and :func:`register` it: here, in the
+module named like the assignment (found by its name), or in the assignment's judge module (what ``python -m
+autograder new`` writes for a new exercise). tests/test_misconceptions.py then checks that a submission with exactly
+that bug is named under 20 grading seeds and that no other mutant is given its name.
 """
 
 from __future__ import annotations
@@ -85,6 +86,19 @@ def for_check(check: str) -> list[Misconception]:
     return [m for m in CATALOGUE.values() if m.function == function]
 
 
-from . import ps1_likelihood, ps2_autoencoders, ps3_elbo, ps4_gradients  # noqa: E402, F401  (they register)
+def _import_modules() -> None:
+    """Every assignment's module here (named like the assignment, as its judge module is: optional), registered."""
+    import importlib
+    from pathlib import Path
+
+    from ...student.cases import ASSIGNMENT_MODULES
+
+    here = Path(__file__).resolve().parent
+    for name in ASSIGNMENT_MODULES:
+        if (here / f"{name}.py").is_file():
+            importlib.import_module(f"{__name__}.{name}")
+
+
+_import_modules()
 
 __all__ = ["CATALOGUE", "CHECK_FUNCTIONS", "HELPERS", "Misconception", "for_check", "function_of", "register"]
