@@ -64,6 +64,7 @@ def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: i
     called it behaves differently depending on who calls it: the excuse is void and the check fails."""
     judged = [_judge_test_cell(cell, message, master_seed, run_status, ended, budget_s) for cell, message in cells]
     settled = settle_excuses([verdicts for _, verdicts in judged])
+    settled = _settle_names(cells, settled)
     results = []
     for (cell, _), (result, _), verdicts in zip(cells, judged, settled, strict=True):
         if result is None:
@@ -77,6 +78,17 @@ def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: i
             result.points = cell.points if result.passed else 0.0
         results.append(result)
     return results
+
+
+def _settle_names(cells, settled: list[list[tuple[str, Verdict]]]) -> list[list[tuple[str, Verdict]]]:
+    """The misconceptions named, settled across the notebook's checks (judging.misconceptions.settle): a visible
+    check's name that its hidden cases contradict, or a name for a function whose callee failed, is withdrawn."""
+    from .judging.misconceptions.settle import settle
+
+    kinds = [[expected.kind for expected in cell.expected] for cell, _ in cells]
+    triples = [[(name, kind, verdict) for (name, verdict), kind in zip(verdicts, kinds_of, strict=False)]
+               for verdicts, kinds_of in zip(settled, kinds, strict=True)]
+    return [[(name, verdict) for name, _, verdict in cell] for cell in settle(triples)]
 
 
 def settle_excuses(cells: list[list[tuple[str, Verdict]]]) -> list[list[tuple[str, Verdict]]]:

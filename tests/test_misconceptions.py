@@ -247,3 +247,28 @@ def test_grades_csv_feedback_and_class_report_carry_the_names(tmp_path):
     assert "| ` gaussian_mle ` | ` mle_variance ` | 2 | returns the variance" in text and "misconceptions.png" in text
     write_class_figure(tmp_path / "misconceptions.png", [r.result for r in rows], source, "ps1")
     assert (tmp_path / "misconceptions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_name_the_notebooks_other_verdicts_contradict_is_withdrawn():
+    """A visible check's name that its hidden cases do not confirm, and a name for a function whose callee failed its
+    own checks, are withdrawn (the check still fails, with its own message)."""
+    from autograder.judging import Verdict
+    from autograder.judging.misconceptions.settle import settle
+
+    def named(misconception: str, detail: str = "detail\nRead: somewhere") -> Verdict:
+        entry = CATALOGUE[misconception]
+        return Verdict(False, f"Likely misconception {entry.describe()}\nRead: {entry.reading}\n{detail}",
+                       (entry.reading,), (), (misconception,))
+
+    plain = Verdict(False, "recon (hidden tests): wrong\nRead: x", (), (), ())
+    [[visible, hidden]] = settle([[("reconstruction_error", "visible", named("recon_mean_over_features")),
+                                   ("reconstruction_error", "hidden", plain)]])
+    assert visible[2].misconceptions == () and visible[2].message == "detail\nRead: somewhere"
+    assert visible[2].readings == () and not visible[2].passed and hidden[2] is plain
+    [[kept, _]] = settle([[("gaussian_kl", "visible", named("kl_wrong_sign")),
+                           ("gaussian_kl", "hidden", named("kl_wrong_sign"))]])
+    assert kept[2].misconceptions == ("kl_wrong_sign",)
+    cells = [[("bernoulli_log_likelihood", "hidden", named("bernoulli_naive_sigmoid"))],
+             [("iwae_bound", "hidden", named("iwae_naive_log_mean_exp"))]]
+    [[callee], [caller]] = settle(cells)
+    assert callee[2].misconceptions == ("bernoulli_naive_sigmoid",) and caller[2].misconceptions == ()

@@ -273,16 +273,16 @@ class _Run:
                 raise Mismatch
             if self._distinct(misconception, index):
                 evidence.value += 1
-        elif (fed := self._fed(misconception, index)) is not None:
-            # a recorded case (the student's noise is known from what their function gave f or the decoder): the
-            # misconception run on the very same noise must give the very same outputs
-            if fed.error is not None or not same_value(self.name, student.value, fed.value):
-                raise Mismatch
+        elif (fed := self._fed(misconception, index)) is not None and fed.error is None \
+                and same_value(self.name, student.value, fed.value):
+            # a recorded case (the student's noise read back from what their function gave f, the decoder, or
+            # returned): the misconception run on that very noise gave the very same outputs
             failed = judge_outcome(self.name, self.kind, self.cases, fed, [])
             if failed is not None or self._verdict(None, index) is not None:
                 evidence.value += 1
-        else:  # random outputs judged exactly: the verdicts must agree, numbers aside (counts too, where the
-            # misconception's own verdict counts differently from one run to the next)
+        else:  # random outputs judged exactly (or fed noise read back under another assumption than this
+            # misconception's): the verdicts must agree, numbers aside (counts too, where the misconception's own
+            # verdict counts differently from one run to the next)
             verdict, mine = self._verdict(misconception, index), self._verdict(None, index)
             if verdict is not None and mine is not None and verdict != self._verdict(misconception, index, 1):
                 same = _similar(verdict, mine)
@@ -665,9 +665,17 @@ def _fed_function(misconception: Misconception, noise: list[np.ndarray]):
     def randn_like(tensor, dtype=None, **_):
         return take(tensor.shape, dtype or tensor.dtype)
 
+    def normal(mean, std=1.0, *args, **kwargs):
+        """torch.normal(mean, std) with tensors: a sample through which no gradient flows, as torch's own."""
+        if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)) or args or kwargs:
+            return torch.normal(mean, std, *args, **kwargs)
+        shape = torch.broadcast_shapes(mean.shape, std.shape)
+        noise = take(shape, mean.dtype)
+        return (mean + std * noise).detach() + 0.0 * (mean + std)  # zero gradients, like NormalBackward
+
     fed_torch = types.ModuleType("torch")
     fed_torch.__getattr__ = lambda name: getattr(torch, name)  # everything else is torch's
-    fed_torch.randn, fed_torch.randn_like = randn, randn_like
+    fed_torch.randn, fed_torch.randn_like, fed_torch.normal = randn, randn_like, normal
     scope: dict = {"__name__": f"misconception_{misconception.id}_fed"}
     exec(compile(HELPERS[misconception.assignment], "<helpers>", "exec"), scope)  # noqa: S102
     scope["torch"] = fed_torch
@@ -702,7 +710,21 @@ def _score_noise(case: dict, value: Value) -> list[np.ndarray] | None:
             for item in value.items]
 
 
-RECORDED_NOISE = {"iwae_bound": _iwae_noise, "score_function_gradient": _score_noise}  # check -> noise per call
+def _reparameterize_noise(case: dict, value: Value) -> list[np.ndarray] | None:
+    """reparameterize's gradient case with the noise drawn inside: the returned z gives it back (z - mu) / sigma."""
+    if case.get("mode") != "grad_sample":
+        return None
+    z = value.items[0] if value.kind == "tuple" and value.items else value
+    if z.kind != "tensor":
+        return None
+    mu, log_var = (np.float32(case[k]).astype(np.float64) for k in ("mu", "log_var"))
+    array = np.asarray(z.array, np.float64)
+    return [((array - mu) / np.exp(0.5 * log_var)).reshape(-1)] if array.shape == mu.shape else None
+
+
+# check -> the noise of each call of a recorded case, from what was recorded
+RECORDED_NOISE = {"iwae_bound": _iwae_noise, "score_function_gradient": _score_noise,
+                  "reparameterize": _reparameterize_noise}
 
 CANONICAL = {"pca_basis": _sign_canonical, "principal_angles": _nan_as_zero}  # check -> array transform
 PROJECTION = {"mixture_log_marginal": _result_only, "mc_log_marginal_given_z": _result_only}  # check -> output

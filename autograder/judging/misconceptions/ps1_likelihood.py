@@ -309,6 +309,61 @@ def mc_log_marginal(x, log_likelihood, n_samples, z=None):
         z = torch.randn_like(x)
     return log_sum_exp(log_likelihood(x[None, :], z[:, None]), dim=0) - math.log(len(z))
 ''', statistical=True),
+    # ---------------------------------------------------------------------------------------------------------
+    # added after the first blind measurement (bench/RESULTS.md): bugs the catalogue did not hold, written anew
+    Misconception(
+        "loglik_half_missing", A, "gaussian_log_likelihood", ("gaussian_log_likelihood",),
+        "the normaliser without its 1/2: -log(2 pi sigma^2) instead of -1/2 log(2 pi sigma^2)",
+        ("You left out the 1/2 in front of the normaliser: log N(x | mu, sigma^2) = -1/2 log(2 pi sigma^2) - "
+         "(x - mu)^2 / (2 sigma^2), the square root of 2 pi sigma^2 in the density becoming a 1/2 in the log."),
+        READ_GAUSSIAN_LOG_LIKELIHOOD, '''
+def gaussian_log_likelihood(x, mu, sigma):
+    sigma = torch.as_tensor(sigma, dtype=x.dtype)
+    return (-torch.log(2 * math.pi * sigma**2) - (x - mu) ** 2 / (2 * sigma**2)).sum()
+'''),
+    Misconception(
+        "lse_max_without_keepdim", A, "log_sum_exp", ("log_sum_exp",),
+        "subtracts a maximum taken without keepdim: it broadcasts along the wrong axis unless dim is the first",
+        ("You took the maximum without keepdim=True and subtracted it: a max over dim loses that dimension, so "
+         "a - m lines it up with the wrong axis (a shape error, or wrong values). Keep the dimension, subtract, "
+         "then squeeze it."),
+        READ_LOG_SUM_EXP, '''
+def log_sum_exp(a, dim):
+    m = a.max(dim=dim).values
+    return m + torch.log(torch.exp(a - m).sum(dim=dim))
+'''),
+    Misconception(
+        "mle_list", A, "gaussian_mle", ("gaussian_mle",),
+        "returns a list [mu_hat, sigma_hat] where the tuple is promised",
+        ("You returned a list; the docstring promises a tuple (mu_hat, sigma_hat). Return the two tensors "
+         "with parentheses (or return mu_hat, sigma_hat)."),
+        READ_GAUSSIAN_MLE, '''
+def gaussian_mle(x):
+    mu_hat = x.mean()
+    return [mu_hat, torch.sqrt(((x - mu_hat) ** 2).mean())]
+'''),
+    Misconception(
+        "mixture_sigma_as_variance", A, "mixture_log_marginal", ("mixture_log_marginal",),
+        "the component sigmas used as variances",
+        ("You used sigma_c where the Gaussian needs sigma_c^2: the sigmas are standard deviations, so "
+         "log N(x | mu_c, sigma_c^2) = -1/2 log(2 pi sigma_c^2) - (x - mu_c)^2 / (2 sigma_c^2)."),
+        READ_MIXTURE_LOG_MARGINAL, '''
+def mixture_log_marginal(x, log_weights, means, sigmas):
+    x = x[:, None]
+    log_joint = log_weights - 0.5 * torch.log(2 * math.pi * sigmas) - (x - means) ** 2 / (2 * sigmas)
+    return log_sum_exp(log_joint, dim=1)
+'''),
+    Misconception(
+        "mixture_lse_over_points", A, "mixture_log_marginal", ("mixture_log_marginal",),
+        "log-sum-exp over the data points (dim 0) instead of the components",
+        ("You took the log-sum-exp over the data points instead of over the components: p(x_i) sums the "
+         "components c for each point i, so reduce the (n, C) matrix along dim 1."),
+        READ_MIXTURE_LOG_MARGINAL, '''
+def mixture_log_marginal(x, log_weights, means, sigmas):
+    x = x[:, None]
+    log_joint = log_weights - 0.5 * torch.log(2 * math.pi * sigmas**2) - (x - means) ** 2 / (2 * sigmas**2)
+    return log_sum_exp(log_joint, dim=0)
+'''),
 ]
 
 register(A, HELPERS, MISCONCEPTIONS)

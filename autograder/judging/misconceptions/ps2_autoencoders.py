@@ -175,6 +175,39 @@ def reconstruction_error(x, U, V):
 def reconstruction_error(x, U, V):
     return ((x - x @ U.T @ V.T) ** 2).sum()
 '''),
+    # ---------------------------------------------------------------------------------------------------------
+    # added after the first blind measurement (bench/RESULTS.md): bugs the catalogue did not hold, written anew
+    Misconception(
+        "pca_centred_rows", A, "pca_basis", ("pca_basis",),
+        "subtracts each data point's own mean (rows) instead of each feature's mean",
+        ("You subtracted each data point's mean (over its features, dim=1) instead of each feature's mean "
+         "over the data points (dim=0). PCA centres the features: x - x.mean(dim=0)."),
+        READ_CENTRING, '''
+def pca_basis(x, k):
+    centred = x - x.mean(dim=1, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return vh[:k].T
+'''),
+    Misconception(
+        "pca_left_singular_vectors", A, "pca_basis", ("pca_basis",),
+        "the left singular vectors U[:, :k] (one entry per data point) instead of the right ones",
+        ("You returned the left singular vectors U[:, :k], which have one entry per data point. The principal "
+         "directions live in feature space: the right singular vectors, the rows of Vh, as columns."),
+        READ_PCA_BASIS, '''
+def pca_basis(x, k):
+    centred = x - x.mean(dim=0, keepdim=True)
+    u, _, _ = torch.linalg.svd(centred, full_matrices=False)
+    return u[:, :k]
+'''),
+    Misconception(
+        "recon_encoder_decoder_swapped", A, "reconstruction_error", ("reconstruction_error",),
+        "reconstructs with x V U: encodes with the decoder and decodes with the encoder",
+        ("You reconstructed with x @ V @ U, encoding with the decoder and decoding with the encoder. The code "
+         "is U x and the reconstruction V U x; for rows of x that is x @ U.T @ V.T."),
+        READ_RECONSTRUCTION_ERROR, '''
+def reconstruction_error(x, U, V):
+    return ((x - x @ V @ U) ** 2).sum(dim=1).mean()
+'''),
 ]
 
 register(A, HELPERS, MISCONCEPTIONS)

@@ -490,6 +490,81 @@ def decoder_gradient(x, mu, log_var, decoder, n_samples):
     objective = bernoulli_log_likelihood(x, decoder(z)).mean(0).sum()
     return torch.autograd.grad(objective, list(decoder.parameters()))
 ''', statistical=True),
+    # ---------------------------------------------------------------------------------------------------------
+    # added after the first blind measurement (bench/RESULTS.md): bugs the catalogue did not hold, written anew
+    Misconception(
+        "reparam_torch_normal", A, "reparameterize", ("reparameterize",),
+        "torch.normal(mu, sigma) when it draws the noise: a sample, but no gradient to mu and log_var",
+        ("When eps is None you sample with torch.normal(mu, sigma): the right distribution, but torch.normal "
+         "passes no gradient to mu and log_var. Draw eps = torch.randn_like(mu) and return mu + sigma * eps."),
+        READ_REPARAMETERIZE, '''
+def reparameterize(mu, log_var, eps=None):
+    if eps is None:
+        return torch.normal(mu, torch.exp(0.5 * log_var))
+    return mu + torch.exp(0.5 * log_var) * eps
+'''),
+    Misconception(
+        "score_mean_baseline", A, "score_function_gradient", ("score_function_gradient",),
+        "subtracts the mean of f over ALL samples (itself included) as the baseline",
+        ("You subtracted the mean of f over all the samples, each sample's own f included: that baseline "
+         "depends on the sample and biases the estimate (it is 0 for one sample). Leave the sample itself out: "
+         "the mean of f over the OTHER n - 1 samples."),
+        READ_SCORE_FUNCTION_GRADIENT, '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    fz = fz - fz.mean()
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+''', statistical=True),
+    Misconception(
+        "score_mu_times_sigma", A, "score_function_gradient", ("score_function_gradient",),
+        "the score for mu written eps * sigma instead of eps / sigma",
+        ("Your score for mu is eps * sigma; it is d/dmu log q(z) = (z - mu) / sigma^2 = eps / sigma."),
+        READ_SCORE_FUNCTION_GRADIENT, '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    return torch.stack([(fz * eps * sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+''', statistical=True),
+    Misconception(
+        "pathwise_log_sigma", A, "pathwise_gradient", ("pathwise_gradient",),
+        "differentiates with respect to log sigma and returns that as d/dsigma",
+        ("You differentiated with respect to log sigma (sigma = exp(log_sigma)) and returned that gradient: "
+         "d/dlog sigma = sigma * d/dsigma. Differentiate with respect to sigma itself (or divide by sigma)."),
+        READ_PATHWISE_GRADIENT, '''
+def pathwise_gradient(f, mu, sigma, n_samples):
+    mu_t = torch.tensor(float(mu), requires_grad=True)
+    log_sigma = torch.tensor(math.log(sigma), requires_grad=True)
+    objective = f(mu_t + torch.exp(log_sigma) * torch.randn(n_samples)).mean()
+    return torch.stack(torch.autograd.grad(objective, (mu_t, log_sigma)))
+''', statistical=True),
+    Misconception(
+        "variances_pathwise_missing_eps", A, "gradient_variances", ("gradient_variances",),
+        "the pathwise d/dsigma per sample taken as f'(z), without the chain rule's factor eps",
+        ("Your pathwise d/dsigma per sample is f'(z), the same as d/dmu: the chain rule gives d/dsigma "
+         "f(mu + sigma eps) = f'(z) * eps."),
+        READ_GRADIENT_VARIANCES, '''
+def gradient_variances(f, mu, sigma, eps):
+    fz = f(mu + sigma * eps)
+    score = torch.stack([fz * eps / sigma, fz * (eps**2 - 1.0) / sigma])
+    z = (mu + sigma * eps).clone().requires_grad_(True)
+    (df,) = torch.autograd.grad(f(z).sum(), z)
+    return torch.stack([score.var(dim=1), torch.stack([df, df]).var(dim=1)])
+'''),
+    Misconception(
+        "variances_transposed", A, "gradient_variances", ("gradient_variances",),
+        "returns the table transposed: rows the parameters, columns the estimators",
+        ("Your table is transposed: row 0 must be the score-function estimator and row 1 the pathwise one, "
+         "with the columns d/dmu and d/dsigma."),
+        READ_GRADIENT_VARIANCES, '''
+def gradient_variances(f, mu, sigma, eps):
+    fz = f(mu + sigma * eps)
+    score = torch.stack([fz * eps / sigma, fz * (eps**2 - 1.0) / sigma])
+    mu_t = torch.full_like(eps, float(mu), requires_grad=True)
+    sigma_t = torch.full_like(eps, float(sigma), requires_grad=True)
+    pathwise = torch.stack(torch.autograd.grad(f(mu_t + sigma_t * eps).sum(), (mu_t, sigma_t)))
+    return torch.stack([score.var(dim=1), pathwise.var(dim=1)]).T
+'''),
 ]
 
 register(A, HELPERS, MISCONCEPTIONS)
