@@ -79,6 +79,10 @@ def measure(results: dict, answers: dict, judgements: dict) -> dict:
             counts["correct_named"] += bool(names)
             counts["correct_full_marks"] += result.autograded >= result.max_score
         if buggy_functions:
+            by_kind = summary.setdefault("by_kind", {}).setdefault(key["kind"], {"caught": 0, "named": 0})
+            by_kind["caught"] += bool(failed & set(buggy_functions))
+            by_kind["named"] += bool(failed & set(buggy_functions)) and any(
+                function in failed & set(buggy_functions) for function, _ in names)
             counts["buggy"] += 1
             caught = failed & set(buggy_functions)
             counts["buggy_caught"] += bool(caught)
@@ -144,6 +148,8 @@ def main() -> None:
                       "named_correct": summary["named_correct"]}, indent=1))
     print(f"buggy submissions whose bugs a check caught: {counts['buggy_caught']} of {counts['buggy']}; named: "
           f"{counts['buggy_named']} ({100 * rates['buggy_caught_named']:.0f}%)")
+    for kind, line in sorted(summary.get("by_kind", {}).items()):
+        print(f"  of kind {kind}: {line['named']} of {line['caught']} named")
     print(f"buggy functions that failed a check: {counts['functions_caught']}; named: {counts['functions_named']} "
           f"({100 * rates['functions_caught_named']:.0f}%)")
     print(f"names: {counts['names']}, judged right {counts['names_right']} of "
