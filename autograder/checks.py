@@ -74,5 +74,5 @@ def check_notebook(path: str | None = None) -> None:
     path = path or os.environ.get("JPY_SESSION_NAME")  # set by Jupyter for the kernel of a notebook
     if not path or not path.endswith(".ipynb"):
         raise ValueError("give the notebook's file name: check_notebook('ps3_elbo.ipynb')")
-    done = subprocess.run([sys.executable, "-m", "autograder", "check", path], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-P", "-m", "autograder", "check", path], capture_output=True, text=True)
     print(done.stdout + done.stderr, end="")

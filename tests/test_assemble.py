@@ -56,7 +56,7 @@ def test_notebook_imports_are_what_the_zygotes_preload(tmp_path):
     path.write_text(json.dumps(notebook))
     assert notebook_imports(path) == ["torch", "numpy", "vaelib.data", "math"]
     assert notebook_imports(Path(__file__).resolve().parents[1] / "solutions/ps4_gradients/ps4_gradients.ipynb") == [
-        "time", "torch", "vaelib.data", "vaelib.models"]
+        "math", "time", "torch", "vaelib.data", "vaelib.models"]
 
 
 def test_tests_and_points_come_from_the_source(source):

@@ -132,3 +132,16 @@ def test_without_any_protection_check_says_so(tmp_path, monkeypatch):
     self_check(EXERCISE, COURSE, out=out)
     assert "WARNING: neither bubblewrap nor Landlock works here" in out.getvalue(), out.getvalue()
     assert "FAIL  test_gaussian_kl" in out.getvalue()
+
+
+def test_a_module_beside_the_notebook_never_runs_in_the_checker(tmp_path):
+    """Red team (issue 17): `python -m autograder check` from the notebook's folder put that folder first on
+    sys.path, so an nbformat.py handed over with the notebook ran in the checker's own process."""
+    folder = tmp_path / "ps1"
+    folder.mkdir()
+    shutil.copy(ROOT / "exercises" / "ps1_likelihood" / "ps1_likelihood.ipynb", folder)
+    (folder / "nbformat.py").write_text(f"open({str(tmp_path / 'RAN')!r}, 'w').write('x')\nraise SystemExit(9)\n")
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", "ps1_likelihood.ipynb"], cwd=folder,
+                          capture_output=True, text=True, timeout=900)
+    assert not (tmp_path / "RAN").exists(), done.stdout + done.stderr
+    assert "visible test cells passed" in done.stdout, done.stdout + done.stderr

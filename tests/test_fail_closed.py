@@ -147,3 +147,38 @@ def test_weights_whose_elbo_overflows_fail():
     case = draw_cases("vae_heldout_elbo", VISIBLE_SEED, "visible")[0]
     with pytest.raises(CheckFailure, match="not a finite number"):
         JUDGES["vae_heldout_elbo"].assess(case, value)
+
+
+def test_points_that_overflow_the_graders_recomputation_fail():
+    """Red team (issue 17): a score-function estimate that had f evaluated at huge points made the grader's own
+    recomputation inf, and |estimate - inf| <= inf passed the recorded case. Any non-finite number the grader
+    computes fails the check."""
+    import torch
+
+    from autograder.judging import JUDGES, CheckFailure, prepared_cases
+    from autograder.judging.records import decode_outcome
+    from autograder.student.probes import PROBES
+    from autograder.student.values import Outcome, to_value
+
+    name, seed = "score_function_gradient", 12345
+    cases = prepared_cases(name, seed, "hidden")
+    index = next(i for i, case in enumerate(cases) if case.get("recorded"))
+
+    def huge_points(f, mu, sigma, n_samples):
+        f(torch.linspace(1, 2, n_samples, dtype=torch.float64) * 1e120)  # n distinct points, far out
+        return torch.tensor([123.0, -456.0])
+
+    value = decode_outcome(Outcome(index, value=to_value(PROBES[name].call(huge_points, cases[index]))).to_json())
+    with pytest.raises(CheckFailure, match="not a finite number"):
+        JUDGES[name].assess(cases[index], value.value)
+
+
+def test_an_upstream_excuse_never_rests_on_nan():
+    """Red team (issue 17): with NaN matching NaN, a decoder_gradient returning NaN was 'right given' a
+    reparameterize that returned NaN. A NaN now matches nothing."""
+    import numpy as np
+
+    from autograder.judging.upstream import same_values
+
+    assert not same_values(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]))
+    assert same_values(np.array([-np.inf, 1.0]), np.array([-np.inf, 1.0]))

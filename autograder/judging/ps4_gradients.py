@@ -239,6 +239,8 @@ def _score_recorded(case, value):
         baseline = (fz.sum() - fz) / (n - 1)  # the mean of f over the other samples
         plain, loo = (fz[:, None] * score).mean(0), ((fz - baseline)[:, None] * score).mean(0)
         tolerance = 1e-4 * np.abs(fz[:, None] * score).mean(0) + 1e-6
+        require_finite([plain, loo, tolerance], f"In {where}, the estimate the grader recomputed from the points "
+                                                f"your function evaluated f at")
         if not any(np.all(np.abs(estimate - form) <= 1e-3 * np.abs(form) + tolerance) for form in (plain, loo)):
             raise CheckFailure(
                 f"In {where}, given the {n} samples your function evaluated f at, the plain score-function average "

@@ -235,6 +235,11 @@ def failures(spec: StatSpec, estimates: np.ndarray, what: str) -> list[str]:
     """Why ``estimates`` (calls, components) fail the spec's tests (empty: they pass). A spread problem comes first:
     it also explains a mean that misses because the calls vary too much."""
     problems = []
+    references = [spec.truth, spec.mean_tolerance(), spec.variance]
+    if not all(np.all(np.isfinite(np.asarray(r, np.float64))) for r in references):
+        # an expected value or bound computed from the student's own upstream values (an alternative) that overflowed
+        return [f"{sentence(what)}: the grader's expected value, computed from what your function returned, is not a "
+                "finite number, so the check cannot pass."]
     if spec.has_spread_test:
         low, high = spec.spread_bounds()
         s2, upper = spec.spread_statistic(estimates)
