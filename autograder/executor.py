@@ -168,8 +168,10 @@ def describe_end(ended: dict | None) -> str | None:
 
 
 POLL_S = 0.25  # how often a running job's CPU time is read while no message arrives
-CONTENDED_SHARE = 0.5  # a wall-clock timeout is "contended" when the submission spent at least this share of its
-# non-running time waiting for a CPU (ready to run) rather than sleeping or waiting for input
+CONTENDED_SHARE = 0.5  # a wall-clock timeout is "contended" when a thread of the submission spent at least this
+# share of its non-running time waiting for a CPU (ready to run) rather than sleeping or waiting for input
+HOG_DEMAND = 3.0  # runnable threads on average (running or waiting), per thread given: it wanted far more than its
+# share; a timeout it caused that way is never "contended", and its row names it (autograder.grading)
 
 
 class RunClock:
@@ -211,15 +213,15 @@ class RunClock:
             return self._cpu() - self.start_cpu, time.monotonic() - self.start
         return self.reported_cpu, time.monotonic() - self.start
 
-    def _waited_in_cell(self) -> float:
+    def _waited_in_cell(self) -> tuple[float, float]:
         if self.group is None:
-            return 0.0
+            return 0.0, 0.0
         return sandbox.waited_since(self.cell_waits, self._waits())
 
-    def end_cell(self, message: dict) -> None:
+    def end_cell(self, message: dict, limit: float) -> None:
         """Put the host's measurements on a cell's message and start timing the next cell."""
         cpu, wall = self.cell_usage()
-        waited = self._waited_in_cell()
+        waited, most = self._waited_in_cell()
         self.waited += waited
         if self.counts_cpu:
             message["cpu_seconds"] = round(cpu, 3)
@@ -229,20 +231,25 @@ class RunClock:
         message["seconds"] = round(wall, 3)
         message["waited_seconds"] = round(waited, 3)
         if message.get("status") == "timeout" and message.get("timeout_kind") == "wall":
-            message["contended"] = self._contended(cpu, wall, waited)
+            # the host's own clock must agree that the cap was reached (a cell's message can say anything)
+            reached = wall >= wall_cap(limit) - POLL_S
+            message["contended"] = reached and self._contended(cpu, wall, waited, most)
             self.contended = self.contended or message["contended"]
         self.start_cell()
 
-    def _contended(self, cpu: float, wall: float, waited: float) -> bool:
-        """Did the machine hold the submission back (it waited for a CPU) rather than the submission sleep?"""
+    def _contended(self, cpu: float, wall: float, waited: float, most: float) -> bool:
+        """Did the machine hold the submission back, rather than the submission sleep or crowd itself? A thread of
+        it waited for a CPU for at least CONTENDED_SHARE of the time it was not running, and the submission did not
+        want far more than its share (its threads' running and waiting: a herd of its own processes)."""
         if not self.counts_cpu:  # no measurement of waiting: assume the machine, so that a rerun alone decides
             return True
-        return waited >= CONTENDED_SHARE * max(0.0, wall - cpu)
+        crowded = wall > 0 and (cpu + waited) / wall > HOG_DEMAND
+        return not crowded and most >= CONTENDED_SHARE * max(0.0, wall - cpu)
 
     def note_wall_timeout(self, cpu: float, wall: float, notebook: bool = False) -> None:
-        waited = sandbox.waited_since({}, self._waits()) if notebook else self._waited_in_cell()
+        waited, most = sandbox.waited_since({}, self._waits()) if notebook else self._waited_in_cell()
         self.timeout = "wall"
-        self.contended = self.contended or self._contended(cpu, wall, waited)
+        self.contended = self.contended or self._contended(cpu, wall, waited, most)
 
     def summary(self) -> dict:
         """What the run dict says about time (trusted: measured here, or marked as reported)."""
@@ -538,7 +545,7 @@ class SandboxPool:
             except BoundaryError as error:
                 return "error", f"the notebook's process broke the grading protocol ({error})"
             positions.discard(message["position"])  # each cell reports once
-            clock.end_cell(message)
+            clock.end_cell(message, limits.get(message["position"], float(job["cell_timeout_s"])))
             cells.append(message)
 
     def close(self) -> None:

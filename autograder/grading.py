@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .assemble import Assembled, InvalidNotebook, assemble, code_cells_for_run, read_notebook
+from .executor import HOG_DEMAND
 from .judging.sections import Reading
 from .scoring import CellResult, score_test_cells
 from .source import MANUAL, SOLUTION, TASK, AssignmentSource
@@ -291,7 +292,6 @@ def judge_run(submission: Submission, kit: GradingKit, assembled: Assembled, run
                        cpu_seconds=round(float(run.get("cpu_seconds") or 0.0), 3), attention=attention)
 
 
-HOG_DEMAND = 3.0  # runnable threads on average, per thread the submission was given: it wanted far more than its share
 HOG_MIN_S = 10.0  # (only once its CPU and waiting add up to this many seconds)
 
 

@@ -437,10 +437,14 @@ def _stat_field(path: Path, name: str) -> int:
     raise ValueError(f"{path} has no {name}")
 
 
-def waited_since(before: dict[int, float], after: dict[int, float]) -> float:
-    """Run-queue waiting between two readings of ResourceGroup.waited_seconds (threads that started in between count
-    from 0; threads that ended in between are lost, a small undercount)."""
-    return sum(max(0.0, value - before.get(tid, 0.0)) for tid, value in after.items())
+def waited_since(before: dict[int, float], after: dict[int, float]) -> tuple[float, float]:
+    """Run-queue waiting between two readings of ResourceGroup.waited_seconds: (the sum over the threads, the most any
+    one thread waited). Threads that started in between count from 0; threads that ended in between are lost, a
+    small undercount. The sum measures how much the submission wanted to run (many busy threads: a lot); the
+    maximum, whether a thread that wanted to run was held back by the machine (a herd of the submission's own
+    processes that each wake briefly makes the sum large, never the maximum)."""
+    deltas = [max(0.0, value - before.get(tid, 0.0)) for tid, value in after.items()]
+    return sum(deltas), max(deltas, default=0.0)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

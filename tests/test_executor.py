@@ -134,3 +134,45 @@ def test_the_sandbox_gets_the_graders_matplotlib_font_list(pool):
         pytest.skip("this user has no matplotlib font list yet")
     run = pool.run(job("import os; print(sorted(os.listdir(os.environ['MPLCONFIGDIR'])))"))
     assert run["status"] == "ok" and all(path.name in run["cells"][0]["stdout"] for path in lists), run
+
+
+HERD = """import os, time
+start = time.time()
+for _ in range(50):  # a herd of the submission's own processes that wake together every 10 ms and spin briefly
+    if os.fork() == 0:
+        tick = start + 0.2
+        while True:
+            time.sleep(max(0.0, tick - time.time()))
+            end = time.perf_counter() + 2e-5
+            while time.perf_counter() < end:
+                pass
+            tick += 0.01
+time.sleep(60)
+"""
+
+
+def test_a_herd_of_its_own_processes_never_makes_a_timeout_contended():
+    """Red team (issue 17): a cell whose own processes crowded each other made the summed run-queue waiting large,
+    so its wall-clock timeout counted as "contended" and the notebook ran again alone, stalling every worker. The
+    machine's hold on a submission is now read from its most held-back thread, and a submission that wanted far
+    more than its share is never contended."""
+    if not SANDBOX:
+        pytest.skip("bubblewrap is not installed")
+    with SandboxPool(1, sandboxed=True) as pool:
+        run = pool.run(job(HERD, "print('next')", cell_timeout=1, notebook_timeout=60))
+    first = run["cells"][0]
+    assert first["status"] == "timeout" and first["timeout_kind"] == "wall", run
+    assert not first["contended"] and not run["contended"], run
+
+
+def test_a_forged_wall_timeout_message_is_not_contended():
+    """A cell's message can claim a wall-clock timeout at any time; only the host's own clock says the cap was hit."""
+    forged = ("import json, socket, sys, gc\n"
+              "job = next(o for o in gc.get_objects() if isinstance(o, socket.socket) and o.fileno() > 2)\n"
+              "job.sendall(json.dumps({'position': 0, 'grade_id': None, 'status': 'timeout', "
+              "'timeout_kind': 'wall', 'error': 'x'}).encode() + b'\\n')\n"
+              "import time; time.sleep(1)")
+    with SandboxPool(1, sandboxed=False) as pool:
+        run = pool.run(job(forged, "print('next')", cell_timeout=20))
+    assert run["cells"][0]["timeout_kind"] == "wall", run  # the forged message was taken as the cell's
+    assert not run["cells"][0]["contended"] and not run["contended"], run
