@@ -3,9 +3,11 @@
 A notebook handed around by a classmate is as hostile as any submission, so ``check`` runs it the way ``grade``
 does, in a child process that cannot reach the checker: the grading sandbox where bubblewrap works (as root the
 grader's own; otherwise bubblewrap in the user's own user namespace: the course's files read-only, a private /tmp
-as the only place to write, no network); else a child process that Landlock (Linux 5.13+) allows to write only
-beneath a temporary folder and not to signal or ptrace anything outside it; else a plain child process in a
-temporary folder with its own HOME, which ``check`` says cannot stop code written to change the student's files.
+as the only place to write, no network); else the sandbox's isolation domain without bubblewrap (user, PID, mount,
+network and IPC namespaces, a private /tmp, /run hidden) with Landlock (Linux 5.13+) allowing writes only to the
+private /tmp; else Landlock alone (writes beneath a temporary folder only, no TCP, no signals or ptrace outside,
+but the user's own service sockets reachable: it says so); else a plain child process in a temporary folder with
+its own HOME, which ``check`` says cannot stop code written to change the student's files.
 
 Either way the child gets the notebook's cells over a socket (never its path), its results come back through the
 trust boundary (autograder.boundary) as plain data, and this process imports everything it judges with before the
@@ -27,7 +29,11 @@ from .grading import new_master_seed, run_with_restarts
 PROTECTION = {
     "sandbox": "in the grading sandbox (bubblewrap): it can read the course's files but write none of yours, and "
                "it has no network",
-    "landlock": "in a separate process that may write only to a temporary folder of its own (Landlock)",
+    "namespaces": "in a separate process with namespaces of its own (no network, no other process in sight, a private "
+                  "/tmp, /run hidden) that Landlock allows to write only there",
+    "landlock": "in a separate process that Landlock allows to write only to a temporary folder of its own, with no "
+                "TCP network; it could still reach sockets of your own services (such as a desktop's session bus), "
+                "so check only notebooks you trust",
     "none": "in a separate process, in a temporary folder with its own home folder",
 }
 UNPROTECTED = ("WARNING: neither bubblewrap nor Landlock works here, so code in the notebook that is written to do "
@@ -50,10 +56,28 @@ def protections() -> list[str]:
     found = ["sandbox"] if sandbox.bwrap_path() else []
     try:
         if landlock_version() >= 1:
-            found.append("landlock")
+            found += ["namespaces", "landlock"] if user_namespaces() else ["landlock"]
     except OSError:
         pass
     return found + ["none"]
+
+
+def user_namespaces() -> bool:
+    """Whether this kernel lets this user make the namespaces of an isolation domain (a child tries, and exits)."""
+    import os
+
+    from .student.isolation import IsolationError, new_namespaces
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            new_namespaces()
+            os._exit(0)
+        except (IsolationError, OSError):
+            os._exit(1)
+        finally:
+            os._exit(2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def run_notebook(job: dict, release_dir: Path | None, preload: tuple[str, ...], say) -> CheckRun:
@@ -66,7 +90,8 @@ def run_notebook(job: dict, release_dir: Path | None, preload: tuple[str, ...], 
             try:
                 pool = SandboxPool(1, log_path=Path(log.name), sandboxed=protection == "sandbox",
                                    assignment_files=release_dir if protection == "sandbox" else None,
-                                   preload=preload, landlock=protection == "landlock")
+                                   preload=preload, landlock=protection == "landlock",
+                                   namespaces=protection == "namespaces")
             except (OSError, RuntimeError) as error:
                 say(f"(could not start the {protection} protection: {error}; trying the next)")
                 continue

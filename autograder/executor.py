@@ -304,11 +304,14 @@ class SandboxPool:
 
     def __init__(self, size: int, threads_per_job: int = 1, log_path: Path | None = None, sandboxed: bool = True,
                  limits: Limits | None = None, assignment_files: Path | None = None, device: str = "cpu",
-                 preload: tuple[str, ...] = (), landlock: bool = False):
+                 preload: tuple[str, ...] = (), landlock: bool = False, namespaces: bool = False):
         self.size = max(1, size)
         # not root (a student's `check`): bubblewrap in the user's own user namespace, no uid of its own, no cgroup
         self.user_sandbox = sandboxed and os.geteuid() != 0
-        self.landlock = landlock and not sandboxed  # --no-sandbox only: writes beneath the job's folder only
+        # outside bubblewrap (`check`): Landlock lets the job write only beneath its folder; with ``namespaces`` the
+        # job also gets the sandbox's own namespaces (autograder.student.zygote.isolated_monitor), /run hidden
+        self.landlock = (landlock or namespaces) and not sandboxed
+        self.namespaces = namespaces and not sandboxed
         self.preload = tuple(preload)  # what the zygotes import before forking (autograder.source.notebook_imports)
         self.sandboxed = sandboxed
         self.limits = limits or Limits()
@@ -355,7 +358,8 @@ class SandboxPool:
             self._spawned += 1
             number = self._spawned
         config = {"sandboxed": self.sandboxed, "tmp_bytes": self.limits.tmp_bytes,
-                  "shm_bytes": self.limits.shm_bytes, "preload": list(self.preload), "landlock": self.landlock}
+                  "shm_bytes": self.limits.shm_bytes, "preload": list(self.preload), "landlock": self.landlock,
+                  "namespaces": self.namespaces, "hide": ["/run"] if self.namespaces else []}
         if self.sandboxed:
             # a uid no other zygote on this machine holds (another batch, another Dask worker), and a replacement
             # never shares a uid with a sandbox still dying; a user's own sandbox runs as the user

@@ -108,19 +108,66 @@ def test_bubblewrap_as_an_ordinary_user_protects_them_too(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_landlock_protects_them_where_bubblewrap_is_missing(tmp_path, monkeypatch):
+REACH = """import os, socket, time
+# red team (issue 17): reach out of the process (a local server's port: Jupyter's, to run code outside), write to
+# a terminal, and leave a process behind that tries both again after check has ended
+def reach(tag):
+    try:
+        with socket.create_connection(("127.0.0.1", {port}), timeout=2) as connection:
+            connection.sendall(tag.encode())
+    except OSError:
+        pass
+    try:
+        with open({terminal!r}, "w") as terminal:
+            terminal.write("PASS  forged by " + tag + "\\n")
+    except OSError:
+        pass
+reach("cell")
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(4)
+        reach("survivor")
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("protection", ["namespaces", "landlock"])
+def test_without_bubblewrap_nothing_of_theirs_changes_and_nothing_reaches_out(tmp_path, monkeypatch, protection):
+    """Where bubblewrap is missing, check uses the sandbox's namespaces with Landlock, else Landlock alone: the
+    notebook writes none of the student's files, reaches no local TCP server (the red team started kernels through
+    a Jupyter server's API that way), writes to no terminal, and leaves no process behind."""
+    import select
+    import socket
+    import time
+
     from autograder import check_sandbox
     from autograder.selfcheck import self_check
     from autograder.student.isolation import landlock_version
 
-    if landlock_version() < 1:
-        pytest.skip("this kernel has no Landlock")
-    monkeypatch.setattr(check_sandbox, "protections", lambda: ["landlock"])
+    if landlock_version() < 4 or (protection == "namespaces" and not check_sandbox.user_namespaces()):
+        pytest.skip(f"this kernel cannot give the {protection} protection with Landlock's network rules")
+    monkeypatch.setattr(check_sandbox, "protections", lambda: [protection])
     notebook, targets, before = hostile_notebook(tmp_path)
+    server = socket.create_server(("127.0.0.1", 0))
+    controller, terminal = os.openpty()
+    document = json.loads(notebook.read_text())
+    document["cells"].insert(1, {"cell_type": "code", "execution_count": None, "id": "reach", "metadata": {},
+                                 "outputs": [], "source": REACH.format(port=server.getsockname()[1],
+                                                                       terminal=os.ttyname(terminal))})
+    notebook.write_text(json.dumps(document))
+    before[notebook] = notebook.read_bytes()
     out = io.StringIO()
     self_check(notebook, COURSE, out=out)
-    assert "may write only to a temporary folder of its own (Landlock)" in out.getvalue(), out.getvalue()
+    assert check_sandbox.PROTECTION[protection][:40] in out.getvalue(), out.getvalue()
     assert_nothing_changed(targets, before, out.getvalue())
+    time.sleep(6)  # the survivor's turn, had it survived
+    server.setblocking(False)
+    assert not select.select([server], [], [], 0)[0], "a connection reached the local server"
+    assert not select.select([controller], [], [], 0)[0], "something was written to the terminal"
+    server.close()
+    os.close(controller)
+    os.close(terminal)
 
 
 def test_without_any_protection_check_says_so(tmp_path, monkeypatch):

@@ -28,7 +28,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 1 << 14, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 1, 4, 24, 28, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 # NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE and their locks, and KEEP_CAPS_LOCKED: an execve as uid 0 regains
@@ -73,9 +73,14 @@ def die_with_parent(signal_number: int) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
 
 
-def enter_private_filesystem(tmp_bytes: int, shm_bytes: int) -> None:
-    """In the submission's first process: mounts made here stay here; fresh tmpfs on /tmp and /dev/shm."""
+def enter_private_filesystem(tmp_bytes: int, shm_bytes: int, hide: tuple[str, ...] | list[str] = ()) -> None:
+    """In the submission's first process: mounts made here stay here; fresh tmpfs on /tmp and /dev/shm, and an
+    empty read-only one over each existing folder of ``hide``."""
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    for folder in hide:
+        if os.path.isdir(folder):
+            _check(_libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
+                               b"size=4k,mode=0755"), f"mount tmpfs {folder}")
     _check(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777".encode()),
            "mount tmpfs /tmp")
     if os.path.isdir("/dev/shm"):
@@ -134,6 +139,7 @@ PR_SET_NO_NEW_PRIVS = 38
 LANDLOCK_WRITE_RIGHTS = {1: (1 << 1) | (1 << 4) | (1 << 5) | (0x7F << 6), 2: 1 << 13, 3: 1 << 14, 5: 1 << 15}
 LANDLOCK_ACCESS_FS_WRITE_FILE = 1 << 1
 LANDLOCK_SCOPES = 3  # ABI 6: abstract unix sockets and signals stay inside the domain
+LANDLOCK_NET_TCP = 3  # ABI 4: bind and connect TCP ports, handled with no rule: denied
 
 
 def landlock_version() -> int:
@@ -144,12 +150,12 @@ def landlock_version() -> int:
     return max(0, int(version))
 
 
-def restrict_writes(writable: list[str], devices: list[str] = ("/dev",)) -> int:
+def restrict_writes(writable: list[str], devices: list[str] = ("/dev/null",)) -> int:
     """From now on this process and its children may create, change or remove files only beneath ``writable``
-    (and write to the existing device files beneath ``devices``: /dev/null), and (Landlock ABI 6) may not signal
-    processes or reach abstract unix sockets outside their own domain; a Landlocked process can never ptrace one
-    outside it. Reading stays allowed. Returns the ABI version used; raises IsolationError where Landlock is
-    missing."""
+    (and write to the device files ``devices``: /dev/null, not a terminal), may not open or accept TCP connections
+    (ABI 4), and (ABI 6) may not signal processes or reach abstract unix sockets outside their own domain; a
+    Landlocked process can never ptrace one outside it. Reading stays allowed. Returns the ABI version used; raises
+    IsolationError where Landlock is missing."""
     version = landlock_version()
     if version < 1:
         raise IsolationError(0, "Landlock is not available in this kernel")
@@ -166,7 +172,7 @@ def restrict_writes(writable: list[str], devices: list[str] = ("/dev",)) -> int:
         _pack_ = 1
         _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
-    attr = RulesetAttr(rights, 0, LANDLOCK_SCOPES if version >= 6 else 0)
+    attr = RulesetAttr(rights, LANDLOCK_NET_TCP if version >= 4 else 0, LANDLOCK_SCOPES if version >= 6 else 0)
     size = 24 if version >= 6 else 16 if version >= 4 else 8
     ruleset = int(_libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
                                 ctypes.c_uint32(0)))
@@ -174,7 +180,8 @@ def restrict_writes(writable: list[str], devices: list[str] = ("/dev",)) -> int:
         errno = ctypes.get_errno()
         raise IsolationError(errno, f"landlock_create_ruleset: {os.strerror(errno)}")
     try:
-        for paths, allowed in ((writable, rights), (devices, LANDLOCK_ACCESS_FS_WRITE_FILE)):
+        device_rights = LANDLOCK_ACCESS_FS_WRITE_FILE | (LANDLOCK_WRITE_RIGHTS[3] if version >= 3 else 0)
+        for paths, allowed in ((writable, rights), (devices, device_rights)):
             for path in paths:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
                 try:

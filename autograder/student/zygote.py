@@ -85,11 +85,14 @@ def isolated_monitor(shell, config: dict):
     """The per-job handler of a sandboxed zygote. The monitor (this forked child) makes the submission's
     namespaces and file systems, spawns the namespace's init, forks the submission and waits for it. Killing the
     monitor ends the submission: the init dies with its parent, and with the init every process of the PID
-    namespace; the submission's own process also dies with the monitor."""
+    namespace; the submission's own process also dies with the monitor. Also used outside bubblewrap by `check`
+    (``config["namespaces"]``): then the file system is the real one, so the folders in ``config["hide"]`` (/run:
+    the session bus and other sockets of the user's services) are covered by empty file systems and Landlock
+    (``config["landlock"]``) allows writes only to the private /tmp and /dev/shm."""
 
     def handle(job: socket.socket) -> int:
         isolation.new_namespaces()
-        isolation.enter_private_filesystem(config["tmp_bytes"], config["shm_bytes"])
+        isolation.enter_private_filesystem(config["tmp_bytes"], config["shm_bytes"], hide=config.get("hide", ()))
         init = os.posix_spawn(NAMESPACE_INIT[0], NAMESPACE_INIT, {"PATH": "/usr/bin:/bin"})
         alive_read, alive_write = os.pipe()
         pid = os.fork()
@@ -107,6 +110,8 @@ def isolated_monitor(shell, config: dict):
                 isolation.new_session_keyring()
                 isolation.drop_privileges()
                 os.setsid()
+                if config.get("landlock"):  # `check` outside bubblewrap: the real file system, read-only but /tmp
+                    isolation.restrict_writes(["/tmp", "/dev/shm"])
                 from .child import run_submission
 
                 code = run_submission(job, shell, "/tmp")
@@ -145,8 +150,7 @@ def plain_monitor(shell, config: dict):
                 isolation.die_with_parent(signal.SIGKILL)
                 os.setsid()
                 if config.get("landlock"):  # `check` without bubblewrap: writes only beneath its own folder
-                    shm = ["/dev/shm"] if os.path.isdir("/dev/shm") else []
-                    isolation.restrict_writes([root, *shm])
+                    isolation.restrict_writes([root])
                 from .child import run_submission
 
                 code = run_submission(job, shell, root)
@@ -181,5 +185,5 @@ def main() -> None:
             raise SystemExit("the sandboxed zygote must not run as root")
         isolation.set_dumpable(False)  # no process of the same uid can ptrace the zygote or open its /proc files
     shell = preload(config.get("preload", ()))
-    monitor = isolated_monitor if config.get("sandboxed") else plain_monitor
+    monitor = isolated_monitor if config.get("sandboxed") or config.get("namespaces") else plain_monitor
     forkserver.serve(control, monitor(shell, config))
