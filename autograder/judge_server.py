@@ -92,8 +92,8 @@ def _judge_child(config: dict):
 # What the judges import lazily (the grader's own process never needs them). The server imports them before it
 # forks: a judge child is a fresh fork per submission, and one `import scipy.stats` there costs ~0.8 CPU-s, which
 # was most of a ps3 submission's judging. tests/test_judge_warm_up.py checks that judging imports nothing more.
-# (Cheap ones only: each costs little beyond torch. vaelib.data brings scikit-learn, ~0.9 CPU-s, so ps4's judge keeps
-# the held-out digits it needs in its warm-up references instead of importing it: ps4_gradients.heldout_digits.)
+# (Cheap ones only: each costs little beyond torch. vaelib.data brings scikit-learn, ~0.9 CPU-s: no judge reads the
+# digits; ps4's trained VAE is judged on images of the grader's own model, ps4_gradients.teacher_images.)
 JUDGING_IMPORTS = ("scipy.special", "vaelib.linear_gaussian", "vaelib.models", "vaelib.pca", "vaelib.probability")
 
 

@@ -4,7 +4,7 @@ Every estimator the notebooks allow has alternatives here: torch.distributions, 
 the sampled instead of the closed-form KL, noise shared across the batch, the leave-one-out baseline of the score
 function. A false failure would mean a statistical check is miscalibrated (its stated false-failure rate is 1e-6
 per check call, so 20 seeds x ~45 alternatives should never fail). train_vae alternatives are trained by the
-grader's probe on the digits transformed under 4 grading seeds (a fresh transformation and training run each).
+grader's probe on images of the grader's random model under 4 grading seeds (a fresh model and training run each).
 """
 
 from __future__ import annotations

@@ -249,36 +249,37 @@ def vae_keys() -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in VAE(**VAE_ARCH).state_dict().items()]
 
 
+TEACHER_PROTOTYPES, TEACHER_FLIP = 10, 0.1  # the grader's model of the images: 10 random binary 8x8 prototypes,
+TEACHER_TRAIN, TEACHER_TEST = 1438, 359  # each pixel flipped with probability 0.1; as many images as the digits' splits
+
+
 def _vae_cases(rng, kind):
-    """One case: a transformation of the digits drawn from the seed (while a submission is graded: from the grader's
-    seed, Probe.drawn_at_grading, so that no weights prepared in advance fit it): a permutation of the 64 pixels and
-    the pixels whose values are flipped (x -> 1 - x), and the evaluation's seed. A VAE of dense layers learns the
-    transformed images exactly as well as the originals. (Training on a random 90% of the images as well cost the
-    sampled-KL alternative up to 0.9 nats: -21.03 against the threshold of -21.0 once in 4 seeds; on all of them it
-    reaches -19.5 to -20.2.)"""
-    return [{"n_samples": 20, "seed": int(rng.integers(0, 2**31)), "permutation": rng.permutation(64),
-             "flipped": rng.random(64) < 0.5}]
+    """One case: a random model of 8x8 binary images (while a submission is graded: drawn from the grader's seed,
+    Probe.drawn_at_grading), from which the training images are drawn: no weights prepared in advance can fit it,
+    and no relabelling of data the student holds (a permutation of the digits' pixels can be undone by matching
+    columns: red team, 2026-12-06). The judge knows the model's exact log-likelihood."""
+    return [{"n_samples": 20, "seed": int(rng.integers(0, 2**31)), "teacher_seed": int(rng.integers(0, 2**31))}]
 
 
-def transform_digits(x, case):
-    """The case's transformation of binarized images x (n, 64), a torch tensor or a numpy array."""
-    permuted = x[:, np.asarray(case["permutation"])]
-    flipped = np.asarray(case["flipped"], dtype=bool)
-    if isinstance(x, np.ndarray):
-        return np.where(flipped, 1.0 - permuted, permuted)
-    import torch
+def teacher_prototypes(case: dict) -> np.ndarray:
+    """(TEACHER_PROTOTYPES, 64) booleans: the prototypes of the case's model of the images."""
+    return np.random.default_rng(case["teacher_seed"]).random((TEACHER_PROTOTYPES, 64)) < 0.5
 
-    return torch.where(torch.as_tensor(flipped), 1.0 - permuted, permuted)
+
+def teacher_images(case: dict, n: int, stream: int) -> np.ndarray:
+    """``n`` images (n, 64) of 0.0/1.0 from the case's model: a prototype chosen uniformly, each pixel flipped with
+    probability TEACHER_FLIP. ``stream`` 0: the training images; 1: the held-out images (drawn by the judge)."""
+    rng = np.random.default_rng([case["teacher_seed"], stream])
+    chosen = teacher_prototypes(case)[rng.integers(0, TEACHER_PROTOTYPES, n)]
+    return (chosen ^ (rng.random((n, 64)) < TEACHER_FLIP)).astype(np.float64)
 
 
 def _vae_call(train_vae, case):
-    """Call the student's ``train_vae`` on the case's transformed training split and hand back the trained model's
-    weights as plain tensors, in a fixed order."""
+    """Call the student's ``train_vae`` on the case's training images (float32, as digits() gives them) and hand back
+    the trained model's weights as plain tensors, in a fixed order."""
     import torch
 
-    from vaelib.data import digits
-
-    model = train_vae(transform_digits(digits(binarize=True)[0], case))  # when graded: only the training split
+    model = train_vae(torch.tensor(teacher_images(case, TEACHER_TRAIN, 0), dtype=torch.float32))
     state = model.state_dict()
     missing = [k for k, _ in vae_keys() if k not in state]
     if missing:
