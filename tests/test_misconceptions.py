@@ -186,6 +186,44 @@ def test_diagnosis_is_reproducible_leaves_torch_alone_and_names_nothing_past_its
     assert run_check("elbo", func, 101).misconceptions == ()
 
 
+def test_a_recorded_case_tells_apart_what_the_statistics_cannot():
+    """A score-function estimator with the median of f as its baseline is, in distribution, as close to the
+    catalogued mean baseline (score_mean_baseline) as the statistical cases can see. On the recorded case, fed the
+    student's own noise, the misconception puts the very same points into f and returns other values: so it is
+    not the student's bug, and nothing is named (comparing only the check's verdicts there named it on every seed)."""
+    from tests.submissions.variants import Variant
+
+    median = Variant("score_median_baseline", "ps4_gradients", "score_function_gradient", ("score_function_gradient",),
+                     "the median of f as the baseline", '''
+def score_function_gradient(f, mu, sigma, n_samples):
+    eps = torch.randn(n_samples)
+    fz = f(mu + sigma * eps)
+    fz = fz - fz.median()
+    return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1.0) / sigma).mean()])
+''')
+    func = variant_namespace(median)["score_function_gradient"]
+    for seed in GRADING_SEEDS[:3]:
+        assert _named("score_function_gradient", func, seed) == (False, ())
+
+
+def test_a_seed_fixed_inside_a_catalogued_implementation_leaves_torch_manual_seed_alone(monkeypatch):
+    """A misconception that fixes a seed inside the function calls torch.manual_seed on every call: diagnosis gives
+    it a torch whose manual_seed seeds the CPU generator only (torch's own also queues every accelerator's, which
+    cost more than the rest of the call), the same stream; it is still named."""
+    import torch
+
+    from autograder.judging import judge
+    from autograder.student.probes import probe
+
+    func = variant_namespace(BY_NAME["elbo_fixed_seed"])["elbo"]
+    records = [o.to_json() for o in probe("elbo", func, 101, "hidden")]
+    calls = []
+    real = torch.manual_seed
+    monkeypatch.setattr(torch, "manual_seed", lambda seed: calls.append(seed) or real(seed))
+    assert judge("elbo", 101, "hidden", records).misconceptions == ("elbo_fixed_seed",)
+    assert calls == []
+
+
 # ---------------------------------------------------------------------------------------------- the outputs
 def _scored_notebook(assignment: str, variants: tuple[str, ...], seed: int = 7):
     """Every code cell of the solution notebook with the variants applied, run in-process with a grading context
@@ -247,6 +285,36 @@ def test_grades_csv_feedback_and_class_report_carry_the_names(tmp_path):
     assert "| ` gaussian_mle ` | ` mle_variance ` | 2 | returns the variance" in text and "misconceptions.png" in text
     write_class_figure(tmp_path / "misconceptions.png", [r.result for r in rows], source, "ps1")
     assert (tmp_path / "misconceptions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_check_names_the_misconception_first_with_its_book_link(tmp_path):
+    """What a student sees in `check` (the visible tests, their notebook run as grade runs it): the failed cell's
+    named misconception first, in their words, with the section to read and its address, then the check's own
+    detail (what differed, the case, the line that reruns it). The passing cells name nothing."""
+    import io
+
+    import nbformat
+
+    from autograder.selfcheck import self_check
+    from tests.submissions.make_submissions import make_variant
+
+    entry = CATALOGUE["mle_variance"]
+    folder = tmp_path / entry.assignment
+    folder.mkdir()
+    notebook = folder / f"{entry.assignment}.ipynb"
+    nbformat.write(make_variant(BY_NAME[entry.id]), str(notebook))
+    out = io.StringIO()
+    assert self_check(notebook, out=out, book_url="https://book.example") == 1
+    lines = out.getvalue().splitlines()
+    failed = [i for i, line in enumerate(lines) if line.startswith("FAIL ")]
+    assert len(failed) == 1 and "test_gaussian_mle" in lines[failed[0]], out.getvalue()
+    first, reading, link = (line.strip() for line in lines[failed[0] + 1:failed[0] + 4])
+    assert first == f"Likely misconception [{entry.id}] {entry.text}"
+    assert reading == f"Read: {entry.reading}" and link == entry.reading.url("https://book.example")
+    detail = "\n".join(lines[failed[0] + 4:])
+    assert "expected 1.11803, got 1.25" in detail and 'visible_case("gaussian_mle", 1, gaussian_mle)' in detail
+    assert out.getvalue().count("Likely misconception") == 1
 
 
 def test_a_name_the_notebooks_other_verdicts_contradict_is_withdrawn():

@@ -203,6 +203,7 @@ class _Run:
             scope: dict = {"__name__": f"misconception_{misconception.id}"}
             helpers = HELPERS[misconception.assignment]
             exec(compile(helpers, f"<helpers {misconception.assignment}>", "exec"), scope)  # noqa: S102
+            scope["torch"] = _cpu_torch()
             exec(compile(misconception.source, f"<misconception {misconception.id}>", "exec"), scope)  # noqa: S102
             self.functions[misconception.id] = scope[misconception.function]
         return self.functions[misconception.id]
@@ -274,9 +275,12 @@ class _Run:
             if self._distinct(misconception, index):
                 evidence.value += 1
         elif (fed := self._fed(misconception, index)) is not None and fed.error is None \
-                and same_value(self.name, student.value, fed.value):
+                and _same_inputs(student.value, fed.value):
             # a recorded case (the student's noise read back from what their function gave f, the decoder, or
-            # returned): the misconception run on that very noise gave the very same outputs
+            # returned): run on that very noise, the misconception put the same points in (so the noise was read
+            # back right for it) and must give the very same outputs
+            if not same_value(self.name, student.value, fed.value):
+                raise Mismatch
             failed = judge_outcome(self.name, self.kind, self.cases, fed, [])
             if failed is not None or self._verdict(None, index) is not None:
                 evidence.value += 1
@@ -637,6 +641,22 @@ def _result_only(value: Value) -> Value:
 # ----------------------------------------------------------------------------------------------------------
 # Recorded cases: the student's own noise
 # ----------------------------------------------------------------------------------------------------------
+def _cpu_torch(**overrides):
+    """torch for the catalogue's implementations: torch itself, except that manual_seed seeds the CPU generator only
+    (torch.manual_seed also queues every accelerator's, at ~5 ms a call: a seed fixed inside the function would cost
+    more than the rest of its calls), and what ``overrides`` replaces."""
+    import types
+
+    import torch
+
+    proxy = types.ModuleType("torch")
+    proxy.__getattr__ = lambda name: getattr(torch, name)  # everything else is torch's
+    proxy.manual_seed = torch.default_generator.manual_seed
+    for name, value in overrides.items():
+        setattr(proxy, name, value)
+    return proxy
+
+
 class NoiseExhausted(RuntimeError):
     """The misconception draws more standard normal noise than the student's function did."""
 
@@ -644,8 +664,6 @@ class NoiseExhausted(RuntimeError):
 def _fed_function(misconception: Misconception, noise: list[np.ndarray]):
     """The misconception's implementation whose torch.randn and torch.randn_like return, call after call of it,
     the standard normal noise the student's function drew (``noise``: one flat array per call, in draw order)."""
-    import types
-
     import torch
 
     calls = iter(noise)
@@ -673,12 +691,9 @@ def _fed_function(misconception: Misconception, noise: list[np.ndarray]):
         noise = take(shape, mean.dtype)
         return (mean + std * noise).detach() + 0.0 * (mean + std)  # zero gradients, like NormalBackward
 
-    fed_torch = types.ModuleType("torch")
-    fed_torch.__getattr__ = lambda name: getattr(torch, name)  # everything else is torch's
-    fed_torch.randn, fed_torch.randn_like, fed_torch.normal = randn, randn_like, normal
     scope: dict = {"__name__": f"misconception_{misconception.id}_fed"}
     exec(compile(HELPERS[misconception.assignment], "<helpers>", "exec"), scope)  # noqa: S102
-    scope["torch"] = fed_torch
+    scope["torch"] = _cpu_torch(randn=randn, randn_like=randn_like, normal=normal)
     exec(compile(misconception.source, f"<misconception {misconception.id}>", "exec"), scope)  # noqa: S102
     inner = scope[misconception.function]
 
@@ -725,6 +740,26 @@ def _reparameterize_noise(case: dict, value: Value) -> list[np.ndarray] | None:
 # check -> the noise of each call of a recorded case, from what was recorded
 RECORDED_NOISE = {"iwae_bound": _iwae_noise, "score_function_gradient": _score_noise,
                   "reparameterize": _reparameterize_noise}
+
+
+def _recorded_inputs(value: Value) -> list[np.ndarray]:
+    """The points a recorded case kept (the decoder's or f's inputs of each call; reparameterize's z)."""
+    if value.kind == "calls":
+        return [np.asarray(item.items[1].array, np.float64) for item in value.items
+                if item.kind == "tuple" and len(item.items) == 2 and item.items[1].array is not None]
+    z = value.items[0] if value.kind == "tuple" and value.items else value
+    return [np.asarray(z.array, np.float64)] if z.array is not None else []
+
+
+def _same_inputs(student: Value, theirs: Value) -> bool:
+    """Fed the student's noise, the misconception drew the same points as the student's function (so the noise was
+    read back under this misconception's own way of turning noise into points): then its outputs are what the
+    student's must be, value for value. Where the points differ (it turns noise into points another way, or
+    draws more of it), that noise is not its own and only the check's verdicts can be compared."""
+    mine, other = _recorded_inputs(student), _recorded_inputs(theirs)
+    return len(mine) == len(other) and all(a.shape == b.shape and _close(a, b)
+                                           for a, b in zip(mine, other, strict=True))
+
 
 CANONICAL = {"pca_basis": _sign_canonical, "principal_angles": _nan_as_zero}  # check -> array transform
 PROJECTION = {"mixture_log_marginal": _result_only, "mc_log_marginal_given_z": _result_only}  # check -> output
