@@ -36,7 +36,8 @@ class CellResult:
     misconceptions: list[str] = field(default_factory=list)  # what their diagnosis named (judging.misconceptions)
 
 
-def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str) -> Verdict:
+def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int, cause: str,
+                  diagnose: bool = True) -> Verdict:
     name, kind = expected.name, expected.kind
     if record is None:
         return Verdict(False, f"{name} ({kind} tests): no result was recorded, because {cause}.")
@@ -46,7 +47,7 @@ def _judge_record(expected: ExpectedCheck, record: dict | None, master_seed: int
     if not isinstance(outcomes, list):
         return Verdict(False, f"{name} ({kind} tests): the recorded results could not be read.")
     try:
-        return judge(name, seed_for(master_seed, name, kind), kind, outcomes)
+        return judge(name, seed_for(master_seed, name, kind), kind, outcomes, diagnose)
     except Exception as error:  # noqa: BLE001 - a value the assess function did not expect
         judge_def = JUDGES[name]
         return Verdict(False, f"{name} ({kind} tests): the returned value could not be assessed "
@@ -62,7 +63,7 @@ def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: i
     own upstream function (Verdict.excused, autograder.judging.upstream) keeps its pass unless every judged check of
     that upstream passed. An upstream that passes all its own checks but returned wrong values when this function
     called it behaves differently depending on who calls it: the excuse is void and the check fails."""
-    judged = [_judge_test_cell(cell, message, master_seed, run_status, ended, budget_s) for cell, message in cells]
+    judged = _judge_test_cells(cells, master_seed, run_status, ended, budget_s)
     settled = settle_excuses([verdicts for _, verdicts in judged])
     settled = _settle_names(cells, settled)
     results = []
@@ -78,6 +79,31 @@ def score_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: i
             result.points = cell.points if result.passed else 0.0
         results.append(result)
     return results
+
+
+def _judge_test_cells(cells: list[tuple[SourceCell, dict | None]], master_seed: int, run_status: str,
+                      ended: str | None, budget_s: float) -> list[tuple[CellResult | None, list[tuple[str, Verdict]]]]:
+    """Per cell: (a finished result, []) for a cell that did not run, timed out or has no check() call; otherwise
+    (None, the verdict of each expected check, by check name), to be finished by score_test_cells.
+
+    The hidden checks are judged first. A visible check whose hidden cases failed too is judged without diagnosis:
+    whatever its few hand-picked cases named would be the hidden check's own name, or be withdrawn
+    (judging.misconceptions.settle), so the names are the same and a failed submission is spared one diagnosis."""
+    prepared = [_cell_records(cell, message, run_status, ended, budget_s) for cell, message in cells]
+    verdicts: dict[tuple[int, int], Verdict] = {}
+    hidden_failed: set[str] = set()
+    for visible in (False, True):
+        for p, (_, checks, cause) in enumerate(prepared):
+            for i, (expected, record) in enumerate(checks):
+                if (expected.kind == "visible") != visible:
+                    continue
+                diagnose = not visible or expected.name not in hidden_failed
+                verdicts[p, i] = _judge_record(expected, record, master_seed, cause, diagnose)
+                if not visible and not verdicts[p, i].passed:
+                    hidden_failed.add(expected.name)
+    return [(result, [] if result is not None else [(expected.name, verdicts[p, i])
+                                                   for i, (expected, _) in enumerate(checks)])
+            for p, (result, checks, _) in enumerate(prepared)]
 
 
 def _settle_names(cells, settled: list[list[tuple[str, Verdict]]]) -> list[list[tuple[str, Verdict]]]:
@@ -117,25 +143,25 @@ def _void_excuses(name: str, verdict: Verdict, all_passed: dict[str, bool]) -> V
                           f"Read: {describe(judge_def.section)}", judge_def.section)
 
 
-def _judge_test_cell(cell: SourceCell, message: dict | None, master_seed: int, run_status: str, ended: str | None,
-                     budget_s: float) -> tuple[CellResult | None, list[tuple[str, Verdict]]]:
-    """(a finished result, []) for a cell that did not run, timed out or has no check() call; otherwise (None, the
-    verdict of each expected check, by check name), to be finished by score_test_cells."""
+def _cell_records(cell: SourceCell, message: dict | None, run_status: str, ended: str | None,
+                  budget_s: float) -> tuple[CellResult | None, list[tuple[ExpectedCheck, dict | None]], str]:
+    """(a finished result, [], "") for a cell that did not run, timed out or has no check() call; otherwise (None,
+    each expected check with the record its run made, or None, why a missing record is missing)."""
     result = CellResult(cell.grade_id, cell.points, 0.0, False, cell.bonus)
     if message is None:
         template = NOT_RUN.get(run_status, "this cell did not run")
         result.messages.append("Not run: " + template.format(budget=budget_s, ended=ended or "unknown"))
-        return result, []
+        return result, [], ""
     status, error = message.get("status"), message.get("error")
     if status == "timeout":
         result.messages.append(f"Failed: {error or 'the cell ran longer than its time limit'}.")
-        return result, []
+        return result, [], ""
     if not cell.expected:
         # A test cell without check() could only be judged by what the student's process reports about it, which
         # the student's code can forge; such a cell earns nothing (the instructor's source should use check()).
         result.messages.append("Not graded: this test cell makes no check() call, so it cannot be judged outside "
                                "the student's code. Please tell your instructor.")
-        return result, []
+        return result, [], ""
     records = [r for r in message.get("records") or [] if isinstance(r, dict) and r.get("cell") == cell.grade_id]
     if message.get("dropped"):
         cause = message["dropped"]
@@ -143,13 +169,12 @@ def _judge_test_cell(cell: SourceCell, message: dict | None, master_seed: int, r
         cause = error if status == "crashed" else f"the cell raised {error}"
     else:
         cause = "the test did not reach this check"
-    verdicts = []
+    checks = []
     used: set[int] = set()
     for expected in cell.expected:
         index = next((i for i, r in enumerate(records) if i not in used and r.get("name") == expected.name
                       and r.get("kind") == expected.kind), None)
         if index is not None:
             used.add(index)
-        verdicts.append((expected.name, _judge_record(expected, records[index] if index is not None else None,
-                                                      master_seed, cause)))
-    return None, verdicts
+        checks.append((expected, records[index] if index is not None else None))
+    return None, checks, cause

@@ -6,7 +6,9 @@ with `python -m autograder grade --workers 2`, on the same machine, one run each
 Prints both wall times and the ratio, writes bench/results/grading.json and a markdown line for the notes.
 ``--diagnosis`` measures instead what naming misconceptions costs: a class where half the submissions fail (the
 solution and correct alternatives, and the assignment's mutants), graded with diagnosis off and on
-(AUTOGRADER_DIAGNOSE=0/1), alternately, ``--repeats`` times each (bench/results/diagnosis.json). A third
+(AUTOGRADER_DIAGNOSE=0/1), alternately, ``--repeats`` times each (bench/results/diagnosis.json): wall time, the sum
+of the submissions' own seconds, and the CPU time of the grade command and every process it reaped (the measure
+that least depends on what else the machine runs). A third
 run grades one submission alone: with the batch of --count, wall = fixed cost + count x marginal cost per submission.
 It stops without a timing when stock nbgrader fails, grades fewer notebooks, or gives any submission other
 autograded points than `autograder grade` does. Our setup steps' times (loading, preparing the assignment, writing
@@ -24,6 +26,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -107,12 +110,14 @@ def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch
         (folder / student).mkdir(parents=True)
         (folder / student / f"{assignment}.ipynb").write_text(text)
     out = scratch / f"ours-output-{label}"
-    start = time.perf_counter()
+    start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", assignment, str(folder),
                            "--output", str(out), "--workers", str(workers), "--course-root", str(course),
                            "--no-progress", *([] if sandboxed else ["--no-sandbox"])], env=env() | (extra_env or {}),
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the grade process and every process it reaped
+    cpu_s = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"autograder grade failed:\n{done.stderr[-3000:]}")
     with open(out / "grades.csv") as handle:
@@ -124,7 +129,7 @@ def run_ours(submissions: dict[str, str], course: Path, assignment: str, scratch
         if line.startswith("autograder: ") and " ... " in line and timed:
             step = line.removeprefix("autograder: ").split(" ... ")[0].split(": ")[-1].split(" in /")[0]
             steps[step] = float(timed.group(1))
-    return seconds, {"exit": done.returncode, "rows": len(rows), "sum_submission_s": sum(per_nb),
+    return seconds, {"exit": done.returncode, "rows": len(rows), "sum_submission_s": sum(per_nb), "cpu_s": cpu_s,
                      "named": sum(bool(r.get("misconceptions")) for r in rows),
                      "statuses": {s: sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows}},
                      "median_submission_s": per_nb[len(per_nb) // 2] if per_nb else None,
@@ -179,16 +184,19 @@ def diagnosis_ab(args, assignment: str) -> None:
                 best = max(result["scores"].values())
                 runs[mode].append({"wall_s": round(seconds, 2),
                                    "sum_submission_s": round(result["sum_submission_s"], 2),
+                                   "cpu_s": round(result["cpu_s"], 2),
                                    "named": result["named"], "statuses": result["statuses"],
                                    "failed": sum(score < best for score in result["scores"].values())})
                 print(mode, runs[mode][-1], flush=True)
     wall = {mode: median(r["wall_s"] for r in runs[mode]) for mode in runs}
     per = {mode: median(r["sum_submission_s"] for r in runs[mode]) / args.count for mode in runs}
+    cpu = {mode: median(r["cpu_s"] for r in runs[mode]) / args.count for mode in runs}
     result = {"assignment": assignment, "submissions": args.count, "workers": args.workers, "repeats": args.repeats,
               "cpu_count": os.cpu_count(), "machine": platform.platform(), "runs": runs,
-              "median_wall_s": wall, "median_seconds_per_submission": per,
+              "median_wall_s": wall, "median_seconds_per_submission": per, "median_cpu_s_per_submission": cpu,
               "growth_wall": round(wall["on"] / wall["off"] - 1, 4),
-              "growth_per_submission": round(per["on"] / per["off"] - 1, 4)}
+              "growth_per_submission": round(per["on"] / per["off"] - 1, 4),
+              "growth_cpu": round(cpu["on"] / cpu["off"] - 1, 4)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "diagnosis.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -1,6 +1,8 @@
 """Measure how well feedback names misconceptions on submissions written blind to the grader.
 
     python bench/blind_misconceptions.py [--blind tests/submissions/blind] [--workers 2] [--keep DIR]
+    python bench/blind_misconceptions.py --keep DIR --only ps4_gradients   (one problem set at a time, then:)
+    python bench/blind_misconceptions.py --graded DIR --label NAME        (measure the kept journals)
 
 tests/submissions/blind holds realistic submissions of the four problem sets written by someone who never saw the
 grader, its catalogue of misconceptions or its mutants, with an answer key (answers.json: per student the kind,
@@ -123,9 +125,16 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="grade into this folder and keep it (default: a temporary one)")
     parser.add_argument("--label", default="", help="a name for this measurement in the results file")
     parser.add_argument("--graded", type=Path, help="measure the journals of an earlier --keep folder, not grading")
+    parser.add_argument("--only", help="with --keep: grade this problem set only (each run stays short), no measure")
     args = parser.parse_args()
     answers = json.loads((args.blind / "answers.json").read_text())["students"]
     judgements = json.loads(JUDGEMENTS.read_text()) if JUDGEMENTS.is_file() else {}
+    if args.only is not None:
+        if args.keep is None:
+            parser.error("--only needs --keep (the folder a later --graded run measures)")
+        grade(args.blind, args.only, args.keep / args.only, args.workers)
+        print(f"graded {args.only} into {args.keep / args.only}", file=sys.stderr)
+        return
     work = Path(tempfile.mkdtemp(prefix="blind-")) if args.keep is None and args.graded is None else args.keep
     try:
         results = {}

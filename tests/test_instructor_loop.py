@@ -208,3 +208,43 @@ def test_export_refuses_points_no_cell_can_hold(loop, tmp_path):
     mark(copy, "1002", "derivation", 0.0)
     mark(copy, "1003", "task_units", 0.0)
     assert autograder("export", "--assignment", "fx_kl", "--output", copy).returncode == 0
+
+
+def test_export_keeps_the_class_report_current(loop, tmp_path):
+    """issue 20: Bob's KL with the wrong sign is named in grades.csv, first on his feedback page (its text, the
+    section's link) and in summary.md's 'What to re-teach' with misconceptions.png; when he hands in a fixed
+    notebook and it is graded again, export writes the class report as the journal now stands."""
+    import shutil
+
+    from autograder.judging.misconceptions import CATALOGUE
+    from autograder.judging.sections import book_url
+
+    _, out, _, _ = loop
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    rows = read_rows(copy / "grades.csv")
+    assert {s: r["misconceptions"] for s, r in rows.items()} == {"1001": "", "1002": "kl_wrong_sign", "1003": "",
+                                                                 "1004": "", "1005": ""}
+    entry = CATALOGUE["kl_wrong_sign"]
+    feedback = (copy / "feedback" / "1002.html").read_text()
+    assert feedback.index("What probably went wrong") < feedback.index(entry.text) < feedback.index("Autograded tests")
+    assert entry.reading.url(book_url(None)) in feedback
+    summary = (copy / "summary.md").read_text()
+    assert "| ` gaussian_kl ` | ` kl_wrong_sign ` | 1 |" in summary
+    assert "| ` gaussian_kl ` | none named | 1 |" in summary  # the blank notebook (1003)
+    figure = (copy / "misconceptions.png").read_bytes()
+    fixed = tmp_path / "fixed.zip"
+    with zipfile.ZipFile(canvas_zip(tmp_path / "canvas.zip")) as original, zipfile.ZipFile(fixed, "w") as updated:
+        for name in original.namelist():
+            text = original.read(name).decode()
+            updated.writestr(name, text.replace("-0.5 *", "0.5 *") if name.startswith("jonesbob") else text)
+    grade(fixed, copy, "--workers", 2)
+    (copy / "summary.md").write_text(summary)  # what the class report said before (a stale copy)
+    (copy / "misconceptions.png").write_bytes(figure)
+    exported = autograder("export", "--assignment", "fx_kl", "--output", copy)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert read_rows(copy / "grades.csv")["1002"]["misconceptions"] == ""
+    now = (copy / "summary.md").read_text()
+    assert "kl_wrong_sign" not in now and "| ` gaussian_kl ` | none named | 1 |" in now
+    assert (copy / "misconceptions.png").read_bytes() != figure
+    assert "What probably went wrong" not in (copy / "feedback" / "1002.html").read_text()

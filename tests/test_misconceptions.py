@@ -225,13 +225,12 @@ def test_a_seed_fixed_inside_a_catalogued_implementation_leaves_torch_manual_see
 
 
 # ---------------------------------------------------------------------------------------------- the outputs
-def _scored_notebook(assignment: str, variants: tuple[str, ...], seed: int = 7):
+def _notebook_records(assignment: str, variants: tuple[str, ...], seed: int = 7):
     """Every code cell of the solution notebook with the variants applied, run in-process with a grading context
-    (as the sandbox runs it), then its test cells scored as the grader does: (source, cell results)."""
+    (as the sandbox runs it): (source, the records its checks made)."""
     import contextlib
     import io
 
-    from autograder.scoring import score_test_cells
     from autograder.source import load_source
     from autograder.student.probes import GradingContext, set_grading_context
     from tests.submissions.make_submissions import apply_replacement, load_solution, solution_path
@@ -252,9 +251,21 @@ def _scored_notebook(assignment: str, variants: tuple[str, ...], seed: int = 7):
                     exec(compile(cell.source, f"<{assignment}>", "exec"), scope)  # noqa: S102
     finally:
         set_grading_context(None)
-    messages = {cell.grade_id: {"status": "ok", "records": context.records} for cell in source.test_cells}
-    return source, score_test_cells([(cell, messages[cell.grade_id]) for cell in source.test_cells], seed, "ok",
-                                    None, 600.0)
+    return source, context.records
+
+
+def _scored(source, records: list, seed: int = 7):
+    """The notebook's test cells scored as the grader does, from its checks' records."""
+    from autograder.scoring import score_test_cells
+
+    messages = {cell.grade_id: {"status": "ok", "records": records} for cell in source.test_cells}
+    return score_test_cells([(cell, messages[cell.grade_id]) for cell in source.test_cells], seed, "ok", None, 600.0)
+
+
+def _scored_notebook(assignment: str, variants: tuple[str, ...], seed: int = 7):
+    """(source, cell results) of the solution notebook with the variants applied (see _notebook_records)."""
+    source, records = _notebook_records(assignment, variants, seed)
+    return source, _scored(source, records, seed)
 
 
 def test_grades_csv_feedback_and_class_report_carry_the_names(tmp_path):
@@ -315,6 +326,33 @@ def test_check_names_the_misconception_first_with_its_book_link(tmp_path):
     detail = "\n".join(lines[failed[0] + 4:])
     assert "expected 1.11803, got 1.25" in detail and 'visible_case("gaussian_mle", 1, gaussian_mle)' in detail
     assert out.getvalue().count("Likely misconception") == 1
+
+
+def test_a_visible_check_is_diagnosed_only_where_its_hidden_cases_passed(monkeypatch):
+    """The grader judges the hidden checks first: a visible check whose hidden cases failed too is not diagnosed
+    (what it named would be the hidden check's name, or be withdrawn by settle), so a failed submission gets the
+    same names for one diagnosis less. Where the hidden cases passed, the visible check is diagnosed and its name
+    stands (here the visible records are the bug's and the hidden ones the solution's)."""
+    diagnosed = []
+    explained = diagnosis_module.explained
+
+    def counting(failure, name, kind, *rest):
+        diagnosed.append((name, kind))
+        return explained(failure, name, kind, *rest)
+
+    monkeypatch.setattr(diagnosis_module, "explained", counting)
+    source, records = _notebook_records("ps1_likelihood", ("mle_variance",))
+    cells = _scored(source, records)
+    assert diagnosed == [("gaussian_mle", "hidden")]
+    assert [m for cell in cells for m in cell.misconceptions] == ["mle_variance"]
+    [messages] = [cell.messages for cell in cells if "mle_variance" in cell.misconceptions]
+    assert [m.startswith("Failed: Likely misconception [mle_variance]") for m in messages] == [False, True]
+    _, solution = _notebook_records("ps1_likelihood", ())
+    diagnosed.clear()
+    cells = _scored(source, [r for r in records if r["kind"] == "visible"]
+                    + [r for r in solution if r["kind"] != "visible"])
+    assert diagnosed == [("gaussian_mle", "visible")]
+    assert [m for cell in cells for m in cell.misconceptions] == ["mle_variance"]
 
 
 def test_a_name_the_notebooks_other_verdicts_contradict_is_withdrawn():

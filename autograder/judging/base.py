@@ -74,9 +74,10 @@ def prepared_cases(name: str, seed: int, kind: str) -> list[dict]:
     return cases
 
 
-def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict]) -> Verdict:
+def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict], diagnose: bool = True) -> Verdict:
     """Re-draw the cases from ``seed`` and assess each outcome against the reference. ``outcomes`` are the raw
-    records from the student's process (validated here) or already decoded Outcome objects (in-process use)."""
+    records from the student's process (validated here) or already decoded Outcome objects (in-process use). A
+    failure names the misconception that explains it (.misconceptions.diagnosis) unless ``diagnose`` is False."""
     label = f"{name} ({kind} tests)"
     try:
         decoded = [o if isinstance(o, Outcome) else decode_outcome(o) for o in outcomes]
@@ -89,6 +90,8 @@ def judge(name: str, seed: int, kind: str, outcomes: list[Outcome] | list[dict])
     notes: list[str] = []
     for outcome in sorted(decoded, key=lambda o: o.case):
         failure = judge_outcome(name, kind, cases, outcome, notes)
+        if failure is not None and not diagnose:
+            return failure
         if failure is not None:  # the misconception that explains it, if the catalogue has one, comes first
             from .misconceptions.diagnosis import explained
 

@@ -366,11 +366,11 @@ class _Run:
             other, their_problem = self.estimates[key]
             matches.append(_statistical_match(unit.spec, unit.estimates, unit.problem, other, their_problem,
                                               misconception.frozen, replayed["calls"] == unit.case["calls"]))
+            if matches[-1] is None:
+                raise Mismatch
             # differs from a correct implementation: the check's tests fail the student's calls or the
             # misconception's (from the estimates at hand; a scaling case is judged as the check does)
             distinct = distinct or unit.fails() or _fails(self.judge, replayed, other, their_problem)
-        if None in matches:
-            raise Mismatch
         if "sample_sizes" in self.cases[index]:
             distinct = self._distinct(misconception, index)
         if not distinct:
