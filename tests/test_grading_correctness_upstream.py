@@ -21,7 +21,8 @@ GRADING_SEEDS = range(401, 406)  # 5 grading seeds per pair (the mutant tests us
 DEPENDENTS = {"log_sum_exp": ("mixture_log_marginal", "mc_log_marginal_given_z", "mc_log_marginal"),
               "gaussian_kl": ("elbo",), "reparameterize": ("decoder_gradient",)}
 # a mutant of the upstream function that raises inside the caller: nothing to undo (documented)
-RAISES_IN_CALLER = {"reparam_eps_reshaped"}
+# (lse_max_without_keepdim: a - m broadcasts only where the shapes happen to line up, and raises elsewhere)
+RAISES_IN_CALLER = {"reparam_eps_reshaped", "lse_max_without_keepdim"}
 REPRESENTATIVE = {"log_sum_exp": "lse_max_not_added_back", "gaussian_kl": "kl_no_half",
                   "reparameterize": "reparam_variance_as_scale"}
 CALLER_FUNCTION = {"mixture_log_marginal": "mixture_log_marginal", "mc_log_marginal_given_z": "mc_log_marginal",

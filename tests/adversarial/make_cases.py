@@ -724,21 +724,25 @@ def case_infinite_loop():
 
 
 def case_budget_evader():
-    """11b. Right answers; after the gaussian_kl tests a cell disarms the cell timer (ignores SIGALRM, clears the
-    interval timer, swallows every exception) and spins (bounded at 10 minutes). The worker's watchdog stops it at
-    the cell limit plus a grace period: the 4 points earned before it stay and the bonus test runs in a fresh
-    process."""
+    """11b. Right answers; after the gaussian_kl tests a cell disarms every cell timer it can reach (ignores
+    SIGALRM, SIGVTALRM and SIGPROF, clears the three interval timers, swallows every exception) and spins (bounded
+    at 10 minutes). The host stops it once its CPU time passes the cell limit plus a grace period: the 4 points
+    earned before it stay and the bonus test runs in a fresh process."""
     nb = solution()
     insert_after(nb, "test_gaussian_kl_visible", hidden_code('''
         import signal, time
 
-        signal.signal(signal.SIGALRM, signal.SIG_IGN)
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        def _disarm():
+            for _number, _timer in ((signal.SIGALRM, signal.ITIMER_REAL), (signal.SIGVTALRM, signal.ITIMER_VIRTUAL),
+                                    (signal.SIGPROF, signal.ITIMER_PROF)):
+                signal.signal(_number, signal.SIG_IGN)
+                signal.setitimer(_timer, 0)
+
+        _disarm()
         _end = time.monotonic() + 600
         while time.monotonic() < _end:
             try:
-                signal.signal(signal.SIGALRM, signal.SIG_IGN)
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                _disarm()
                 while time.monotonic() < _end:
                     pass
             except BaseException:
